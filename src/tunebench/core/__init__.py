@@ -1,0 +1,1 @@
+"""Small shared utilities: errors, atomic I/O, hashing, device and seeding."""

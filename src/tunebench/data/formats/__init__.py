@@ -1,0 +1,1 @@
+"""One reader (and, for the synthetic world, one writer) per public data format."""

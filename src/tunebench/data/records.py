@@ -1,0 +1,43 @@
+"""The one in-memory record type every loader returns, whatever the file format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+IMAGE_TOKEN = "<image>"
+Role = Literal["human", "gpt"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Role
+    text: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One sample: an optional image plus a conversation, and reference answers when it is evaluated.
+
+    Training data (LLaVA JSON, captions) fills `turns` with human/gpt pairs. Evaluation data (VQA-v2,
+    GQA, MME, POPE) has a single human turn holding the question and the references in `answers`
+    (VQA-v2: the 10 human answers; GQA: one; MME/POPE: "yes" or "no"). `meta` carries the format's
+    own fields: answer_type, question_type, structural/semantic types, subtask, split, skill, ...
+    """
+
+    id: str
+    image: str | None
+    turns: tuple[Turn, ...]
+    answers: tuple[str, ...] = ()
+    task: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def question(self) -> str:
+        """The first human turn without the image placeholder (what an evaluation asks)."""
+        first = next(t.text for t in self.turns if t.role == "human")
+        return first.replace(IMAGE_TOKEN, "").strip()
+
+    @property
+    def skill(self) -> str | None:
+        return self.meta.get("skill")

@@ -1,0 +1,146 @@
+"""Validate a LLaVA-format training file before training, listing every problem at once."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.core.errors import DataError
+from tunebench.core.io import read_json
+from tunebench.data.formats.llava import Problem, check_record, check_top_level, record_id, to_record
+from tunebench.data.imagecheck import DEFAULT_MAX_PIXELS, ImageProblem, check_image, resolve_inside
+from tunebench.data.records import IMAGE_TOKEN, Record
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 2048  # LLaVA-1.5's model_max_length
+TURN_OVERHEAD_TOKENS = 4  # role markers and separators a chat template adds per turn (estimate)
+CHARS_PER_TOKEN = 4
+
+TokenCounter = Callable[[str], int]
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokenizer-free estimate: the larger of the word count and one token per four characters."""
+    return max(len(text.split()), math.ceil(len(text) / CHARS_PER_TOKEN))
+
+
+def tokenizer_counter(name_or_path: str) -> TokenCounter:
+    """Exact counts with a Hugging Face tokenizer (local folder or cached name)."""
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:  # any loading failure is a user-facing problem with the name given
+        raise DataError(f"cannot load tokenizer: {exc.__class__.__name__}: {exc}", where=name_or_path) from exc
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@dataclass
+class ValidationReport:
+    path: Path
+    records: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def bad_indices(self) -> set[int]:
+        return {p.index for p in self.problems if p.index >= 0}
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.path}: {self.records} records, no problems"
+        return (f"{self.path}: {self.records} records, {len(self.problems)} problems in "
+                f"{len(self.bad_indices)} records")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    image_tokens: int = 0  # tokens one image occupies in the sequence (e.g. 576 for LLaVA-1.5)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def _token_problem(index: int, rid: str | None, raw: dict, count: TokenCounter, limits: Limits) -> list[Problem]:
+    turns = raw["conversations"]
+    total = sum(count(t["value"].replace(IMAGE_TOKEN, "")) + TURN_OVERHEAD_TOKENS for t in turns)
+    total += limits.image_tokens if raw.get("image") else 0
+    if total > limits.max_tokens:
+        return [Problem(index, rid, "conversations", f"{total} tokens, above the limit of {limits.max_tokens} "
+                                                     "(truncation would cut answers or the image)")]
+    return []
+
+
+def _image_problem(index: int, rid: str | None, image: str, folder: Path, limits: Limits) -> list[Problem]:
+    try:
+        check_image(resolve_inside(folder, image), limits.max_pixels)
+    except ImageProblem as exc:
+        return [Problem(index, rid, "image", str(exc))]
+    return []
+
+
+def check_records(doc: list[Any], image_folder: Path, count: TokenCounter, limits: Limits) -> list[Problem]:
+    problems: list[Problem] = []
+    first_index: dict[str, int] = {}
+    for i, raw in enumerate(doc):
+        found = check_record(i, raw)
+        rid = record_id(raw)
+        if rid is not None:
+            if rid in first_index:
+                found.append(Problem(i, rid, "id", f"duplicate id, first used by record {first_index[rid]}"))
+            first_index.setdefault(rid, i)
+        if not any(p.field in ("record", "image") for p in found) and isinstance(raw.get("image"), str):
+            found += _image_problem(i, rid, raw["image"], image_folder, limits)
+        if not found:
+            found += _token_problem(i, rid, raw, count, limits)
+        problems += found
+    return problems
+
+
+def validate_llava_file(path: str | Path, image_folder: str | Path, max_tokens: int = DEFAULT_MAX_TOKENS,
+                        tokenizer: str | None = None, image_tokens: int = 0,
+                        max_pixels: int = DEFAULT_MAX_PIXELS) -> ValidationReport:
+    """Check syntax, schema, placeholders, images, ids and lengths; never raises for bad content."""
+    path, image_folder = Path(path), Path(image_folder)
+    report = ValidationReport(path)
+    try:
+        doc = read_json(path)
+    except DataError as exc:
+        report.problems.append(Problem(-1, None, "json", exc.one_line()))
+        return report
+    report.problems += check_top_level(doc)
+    if report.problems:
+        return report
+    if not image_folder.is_dir():
+        report.problems.append(Problem(-1, None, "image_folder", f"not a folder: {image_folder}"))
+        return report
+    report.records = len(doc)
+    count = tokenizer_counter(tokenizer) if tokenizer else estimate_tokens
+    report.problems += check_records(doc, image_folder, count, Limits(max_tokens, image_tokens, max_pixels))
+    return report
+
+
+def load_llava_for_training(path: str | Path, image_folder: str | Path, skip_bad: bool = False,
+                            **checks: Any) -> list[Record]:
+    """Validated records; by default the first problem stops everything, with skip_bad bad records are
+    dropped and counted in the log. A file that cannot be read at all always raises."""
+    report = validate_llava_file(path, image_folder, **checks)
+    file_level = [p for p in report.problems if p.index < 0]
+    if file_level:
+        raise DataError(file_level[0].message, where=str(path))
+    if report.problems and not skip_bad:
+        raise DataError(f"{len(report.problems)} problems in {len(report.bad_indices)} records; first: "
+                        f"{report.problems[0].line()} (run `tunebench data validate` for the full list)",
+                        where=str(path))
+    doc = read_json(path)
+    bad = report.bad_indices
+    if bad:
+        log.warning("%s: skipped %d of %d records with problems", path, len(bad), len(doc))
+    return [to_record(raw, image_folder) for i, raw in enumerate(doc) if i not in bad]

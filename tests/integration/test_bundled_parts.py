@@ -1,0 +1,55 @@
+"""The real bundled parts: proofs that weights and preprocessing are right, and the cache is robust."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+pytestmark = pytest.mark.integration
+
+
+def test_efficientnet_classifies_chelsea_as_a_cat(efficientnet):
+    from skimage import data
+
+    pixels = efficientnet.preprocess([Image.fromarray(data.chelsea())])
+    with torch.inference_mode():
+        top1 = int(efficientnet.classify(pixels).argmax())
+        grid = efficientnet(pixels)
+    assert 281 <= top1 <= 285, top1
+    assert grid.shape == (1, 49, 1280)
+
+
+def test_smollm2_answers_paris(smollm2):
+    tok = smollm2.tokenizer
+    inputs = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                     add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        out = smollm2.model.generate(**inputs, max_new_tokens=20, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert "Paris" in tok.decode(out[0, inputs["input_ids"].shape[1]:])
+
+
+def test_truncated_llm_cache_is_rebuilt_and_hit_is_faster(tmp_path, monkeypatch):
+    from tunebench.components.llm import load_smollm2
+
+    monkeypatch.setenv("TUNEBENCH_CACHE", str(tmp_path))
+    start = time.perf_counter()
+    first = load_smollm2()
+    miss_s = time.perf_counter() - start
+    start = time.perf_counter()
+    second = load_smollm2()
+    hit_s = time.perf_counter() - start
+    print(f"SmolLM2 load: miss {miss_s:.2f}s, hit {hit_s:.2f}s ({miss_s / hit_s:.1f}x)")
+    assert first.cache_hit is False and second.cache_hit is True
+    ids = torch.tensor([[1, 4093, 198, 1780]])
+    with torch.inference_mode():
+        reference = first.model(ids).logits
+    del first, second  # their tensors may be memory-mapped from the file we are about to damage
+    weights = next(tmp_path.glob("smollm2*/model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    third = load_smollm2()
+    assert third.cache_hit is False
+    with torch.inference_mode():
+        torch.testing.assert_close(third.model(ids).logits, reference)

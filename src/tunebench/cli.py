@@ -9,6 +9,7 @@ from rich.console import Console
 
 from tunebench.components.commands import register as register_components
 from tunebench.core.errors import UserError
+from tunebench.data.commands import register as register_data
 
 app = typer.Typer(
     name="tunebench",
@@ -18,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 register_components(app)
+register_data(app)
 
 err_console = Console(stderr=True)
 

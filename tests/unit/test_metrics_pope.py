@@ -35,9 +35,7 @@ def test_score_and_gold_validation():
 
 
 def _rows(split: str, pairs: list[tuple[str, str]]) -> list[dict]:
-    return [
-        {"score": float(p == g), "parsed": p, "answers": (g,), "meta": {"split": split}} for p, g in pairs
-    ]
+    return [{"score": float(p == g), "parsed": p, "answers": (g,), "meta": {"split": split}} for p, g in pairs]
 
 
 # gold yes: 4 predicted yes, 1 no -> TP 4, FN 1; gold no: 2 predicted yes, 3 no -> FP 2, TN 3

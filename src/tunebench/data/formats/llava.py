@@ -89,30 +89,31 @@ def _check_turn(index: int, rid: str | None, j: int, turn: Any) -> list[Problem]
 
 
 def _check_order(index: int, rid: str | None, turns: list[dict]) -> list[Problem]:
-    problems = []
+    """Turns alternate human/gpt from a human turn; the last one answers (only the first break is named)."""
     for j, turn in enumerate(turns):
         expected = ROLES[j % 2]
         if turn.get("from") in ROLES and turn["from"] != expected:
-            problems.append(Problem(index, rid, f"conversations[{j}].from",
-                                    f"expected {expected!r} (turns alternate, starting with 'human')"))
-            break
-    if turns and turns[-1].get("from") == "human":
-        problems.append(Problem(index, rid, f"conversations[{len(turns) - 1}].from",
-                                "the conversation ends with a question that has no answer"))
-    return problems
+            return [Problem(index, rid, f"conversations[{j}].from",
+                            f"expected {expected!r} (turns alternate, starting with 'human')")]
+    if turns[-1].get("from") == "human":
+        return [Problem(index, rid, f"conversations[{len(turns) - 1}].from",
+                        "the conversation ends with a question that has no answer")]
+    return []
 
 
 def _check_placeholders(index: int, rid: str | None, raw: dict, turns: list[dict]) -> list[Problem]:
-    has_image = isinstance(raw.get("image"), str)
+    """Exactly one placeholder in the questions when there is an image, none otherwise, never in answers."""
+    image = raw.get("image")
     texts = [t["value"] if isinstance(t.get("value"), str) else "" for t in turns]
-    count = sum(text.count(IMAGE_TOKEN) for text in texts)
     problems = [Problem(index, rid, f"conversations[{j}].value", f"{IMAGE_TOKEN} in an answer")
                 for j, (turn, text) in enumerate(zip(turns, texts, strict=True))
                 if turn.get("from") == "gpt" and IMAGE_TOKEN in text]
-    if has_image and count != 1:
+    count = sum(text.count(IMAGE_TOKEN) for turn, text in zip(turns, texts, strict=True)
+                if turn.get("from") != "gpt")
+    if isinstance(image, str) and image.strip() and count != 1:
         problems.append(Problem(index, rid, "conversations",
                                 f"{count} {IMAGE_TOKEN} placeholders for 1 image (need exactly 1)"))
-    elif not has_image and count and not isinstance(raw.get("image"), list):
+    elif image is None and count:
         problems.append(Problem(index, rid, "conversations",
                                 f"{count} {IMAGE_TOKEN} placeholder(s) but the record has no image"))
     return problems

@@ -39,8 +39,8 @@ def file_names(subtype: str) -> tuple[str, str]:
 
 def _header(subtype: str) -> dict:
     return {
-        "info": {"description": "Shapes world questions in the VQA-v2 layout (synthetic)",
-                 "version": "2.0", "year": 2024, "contributor": "tunebench", "date_created": "2024-01-01"},
+        "info": {"description": "Shapes world questions in the VQA-v2 layout (synthetic)", "url": "",
+                 "version": "2.0", "year": 2024, "contributor": "tunebench", "date_created": "2024-01-01 00:00:00"},
         "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
         "data_subtype": subtype,
         "data_type": "mscoco",

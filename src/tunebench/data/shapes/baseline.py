@@ -1,0 +1,51 @@
+"""The blind baseline of an evaluation set: always answer the most common answer of the question's
+type, without looking at the image, scored with the benchmark's own metric. A set on which this
+scores high measures language priors, not vision."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from tunebench.data.records import Record
+
+# Per task: the meta field that defines a question type, and the headline's maximum.
+GROUP_BY = {"vqav2": "question_type", "gqa": "detailed", "mme": "subtask", "pope": "split"}
+_MME_SUBTASK_MAX = 200.0
+
+
+def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
+    """Most common reference answer per type; ties go to the alphabetically first answer."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for record in records:
+        counts[str(record.meta.get(key))][record.answers[0] if len(record.answers) == 1
+                                          else Counter(record.answers).most_common(1)[0][0]] += 1
+    return {group: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for group, c in sorted(counts.items())}
+
+
+def blind_baseline(records: Sequence[Record], task: str) -> dict[str, Any]:
+    """Score of the majority-answer-per-type model with tunebench.evaluation.metrics.<task>."""
+    metrics = importlib.import_module(f"tunebench.evaluation.metrics.{task}")
+    key = GROUP_BY[task]
+    majority = _majority(records, key)
+    rows = []
+    for record in records:
+        parsed = metrics.parse(majority[str(record.meta.get(key))])
+        rows.append({"id": record.id, "parsed": parsed, "answers": list(record.answers), "meta": record.meta,
+                     "score": metrics.score(parsed, record.answers, record.meta)})
+    result = metrics.aggregate(rows)
+    maximum = 100.0
+    if task == "mme":
+        maximum = _MME_SUBTASK_MAX * len(result["subtasks"])
+    headline = result["headline"]
+    if task == "pope":  # an all-"no" model has F1 0; its accuracy says more
+        headline = {**headline, "mean_accuracy": result["mean_accuracy"]}
+    return {
+        "task": task,
+        "model": f"blind: majority answer per {key}, image never seen",
+        "majority_answer": majority,
+        "headline": {**headline, "max": maximum, "percent_of_max": 100.0 * headline["value"] / maximum},
+        "metrics": result,
+    }

@@ -1,0 +1,65 @@
+"""Run directories: a config JSON plus safetensors of the trained modules only (and LoRA adapters).
+
+A run loads without any training code: `load_run(path)` rebuilds the parts by name and copies the
+trained weights in. LoRA adapters are saved in PEFT's own format and attached unmerged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from tunebench.core.errors import UserError
+from tunebench.core.io import atomic_path, atomic_write_json, read_json, sha256_file
+from tunebench.models.build import build_vlm
+from tunebench.models.config import VLMConfig
+from tunebench.models.vlm import VisionLanguageModel
+
+CONFIG = "model_config.json"
+
+
+def _save_tensors(path: Path, module: torch.nn.Module) -> str:
+    with atomic_path(path) as tmp:
+        save_model(module, str(tmp))  # handles tied weights (embeddings shared with the LM head)
+    return sha256_file(path)[:16]
+
+
+def save_run(model: VisionLanguageModel, run_dir: str | Path, llm_trained: bool) -> dict[str, str]:
+    """Write the connector (always), the LLM (when fully trained) and LoRA adapters (when present)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    hashes = {"connector": _save_tensors(run_dir / "connector.safetensors", model.connector)}
+    peft = getattr(model, "peft", None)
+    if peft is not None:
+        peft.save_pretrained(str(run_dir / "lora"), safe_serialization=True, save_embedding_layers=False)
+        hashes["lora"] = sha256_file(run_dir / "lora" / "adapter_model.safetensors")[:16]
+    elif llm_trained:
+        hashes["llm"] = _save_tensors(run_dir / "llm.safetensors", model.llm)
+    atomic_write_json(run_dir / CONFIG, {"model": model.cfg.to_dict(), "weights": hashes,
+                                         "base_weights": getattr(model, "weights_hashes", {})})
+    return hashes
+
+
+def is_run(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / CONFIG).is_file()
+
+
+def load_run(run_dir: str | Path, tower=None, loaded_llm=None) -> VisionLanguageModel:
+    """Rebuild a trained model from its run directory (no optimizer or training code involved)."""
+    run_dir = Path(run_dir)
+    if not is_run(run_dir):
+        raise UserError(f"not a tunebench run directory (no {CONFIG})", where=str(run_dir))
+    meta = read_json(run_dir / CONFIG)
+    model = build_vlm(VLMConfig.from_dict(meta["model"]), tower=tower, loaded_llm=loaded_llm)
+    load_model(model.connector, str(run_dir / "connector.safetensors"))
+    if (run_dir / "llm.safetensors").is_file():
+        load_model(model.llm, str(run_dir / "llm.safetensors"))
+    if (run_dir / "lora").is_dir():
+        from peft import PeftModel
+
+        object.__setattr__(model, "peft", PeftModel.from_pretrained(model.llm, str(run_dir / "lora")))
+    model.weights_hashes = {**getattr(model, "weights_hashes", {}), **meta["weights"]}
+    model.eval()
+    return model

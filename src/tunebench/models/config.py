@@ -1,0 +1,45 @@
+"""Typed model configuration, loadable from YAML/JSON and recorded with every run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from tunebench.models.qformer import QFormerConfig
+
+Arch = Literal["llava", "minigpt4"]
+
+
+@dataclass
+class LoraConfig:
+    r: int = 128
+    alpha: int = 256
+    dropout: float = 0.05
+
+
+@dataclass
+class VLMConfig:
+    arch: Arch = "llava"
+    vision: str = "efficientnet-lite0"  # registry name or local CLIP/SigLIP folder
+    llm: str = "smollm2-135m-instruct"  # registry name or local Hugging Face causal LM folder
+    template: str = "chat"  # the tokenizer's own chat template, or vicuna_v1 / minigpt4 / plain
+    max_length: int = 384
+    qformer: QFormerConfig = field(default_factory=QFormerConfig)
+    train_qformer: bool = False  # InstructBLIP-style ablation; MiniGPT-4 keeps it frozen
+    allow_pickle: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VLMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            from tunebench.core.errors import UserError
+
+            raise UserError(f"unknown model config field(s): {', '.join(sorted(unknown))}")
+        data = dict(data)
+        if isinstance(data.get("qformer"), dict):
+            data["qformer"] = QFormerConfig(**data["qformer"])
+        return cls(**data)

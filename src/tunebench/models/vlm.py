@@ -1,0 +1,205 @@
+"""One model class for both designs: frozen tower -> connector -> image tokens spliced into the LLM.
+
+The prompt holds the `<image>` placeholder expanded to as many tokens as the connector emits; their
+input embeddings are replaced by the image embeddings. Loss logits are computed only at supervised
+positions (most positions are prompt or image tokens, and the LM head is the largest matmul).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from tunebench.core.errors import DataError
+from tunebench.data.records import IMAGE_TOKEN, Turn
+from tunebench.models.batching import position_ids
+from tunebench.models.config import VLMConfig
+from tunebench.models.connectors import MlpProjector, QFormerConnector
+from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt
+
+
+@dataclass
+class LossOutput:
+    loss: torch.Tensor
+    n_tokens: int
+
+
+class VisionLanguageModel(nn.Module):
+    def __init__(self, cfg: VLMConfig, tower: nn.Module, llm: PreTrainedModel,
+                 tokenizer: PreTrainedTokenizerBase, connector: nn.Module):
+        super().__init__()
+        self.cfg = cfg
+        self.tower = tower
+        self.connector = connector
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.image_token_id = add_image_token(tokenizer, llm)
+
+    @property
+    def num_image_tokens(self) -> int:
+        if isinstance(self.connector, QFormerConnector):
+            return self.connector.qformer.cfg.num_query_tokens
+        return self.tower.num_tokens
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.llm.parameters()).device
+
+    # ----- images -------------------------------------------------------------------------------
+    def stem(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The frozen part of the image path (tower, plus a frozen Q-Former): cacheable per image."""
+        with torch.no_grad():
+            return self.connector.frozen_part(self.tower(pixel_values))
+
+    def image_embeds(self, stem: torch.Tensor) -> torch.Tensor:
+        return self.connector.trainable_part(stem)
+
+    def expand_image_tokens(self, ids: Sequence[int], labels: Sequence[int] | None = None
+                            ) -> tuple[list[int], list[int]]:
+        """Replace each single `<image>` token id by `num_image_tokens` copies (labels: ignored)."""
+        labels = labels if labels is not None else [IGNORE_INDEX] * len(ids)
+        out_ids: list[int] = []
+        out_labels: list[int] = []
+        for token, label in zip(ids, labels, strict=True):
+            n = self.num_image_tokens if token == self.image_token_id else 1
+            out_ids += [token] * n
+            out_labels += [label if n == 1 else IGNORE_INDEX] * n
+        return out_ids, out_labels
+
+    def encode(self, turns: Sequence[Turn], record_id: str = "?", for_generation: bool = False) -> dict:
+        """Token ids (image placeholder expanded) and labels of one conversation, within max_length."""
+        if for_generation:
+            ids, labels = encode_prompt(self.tokenizer, turns), None
+        else:
+            ids, labels = encode_chat(self.tokenizer, turns, record_id=record_id)
+        ids, labels = self.expand_image_tokens(ids, labels)
+        limit = self.cfg.max_length
+        if len(ids) > limit:
+            if for_generation or self.image_token_id in ids[limit:]:
+                raise DataError(f"{len(ids)} tokens exceed max_length {limit} and truncation would cut the "
+                                "prompt or the image tokens; raise max_length or shorten the text",
+                                where=f"record {record_id}")
+            ids, labels = ids[:limit], labels[:limit]
+        return {"input_ids": ids, "labels": labels}
+
+    def input_embeds(self, input_ids: torch.Tensor, stem: torch.Tensor | None,
+                     sample_ids: Sequence[str] | None = None) -> torch.Tensor:
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        is_image = input_ids == self.image_token_id
+        counts = is_image.sum(dim=1)
+        expected = self.num_image_tokens if stem is not None else 0
+        bad = (counts != expected).nonzero().flatten().tolist()
+        if bad:
+            i = bad[0]
+            name = sample_ids[i] if sample_ids else f"batch row {i}"
+            raise DataError(
+                f"{int(counts[i])} image tokens in the prompt but the image gives {expected}; "
+                "was the prompt truncated or the <image> placeholder repeated?", where=f"sample {name}")
+        if stem is not None:
+            image = self.image_embeds(stem.to(self.device)).to(embeds.dtype)
+            embeds = embeds.masked_scatter(is_image.unsqueeze(-1), image.reshape(-1, image.shape[-1]))
+        return embeds
+
+    # ----- text ---------------------------------------------------------------------------------
+    def hidden_states(self, batch: dict) -> torch.Tensor:
+        embeds = self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids"))
+        mask = batch["attention_mask"]
+        out = self.llm.model(inputs_embeds=embeds, attention_mask=mask,
+                             position_ids=batch.get("position_ids", position_ids(mask)), use_cache=False)
+        return out.last_hidden_state
+
+    def loss(self, batch: dict) -> LossOutput:
+        """Mean next-token cross-entropy over supervised positions only."""
+        hidden = self.hidden_states(batch)
+        targets = batch["labels"][:, 1:]
+        keep = targets != IGNORE_INDEX
+        n_tokens = int(keep.sum())
+        if n_tokens == 0:
+            return LossOutput(hidden.sum() * 0.0, 0)
+        logits = self.llm.lm_head(hidden[:, :-1][keep]).float()
+        return LossOutput(F.cross_entropy(logits, targets[keep]), n_tokens)
+
+    def logits(self, batch: dict) -> torch.Tensor:
+        return self.llm.lm_head(self.hidden_states(batch)).float()
+
+    @torch.inference_mode()
+    def generate(self, batch: dict, max_new_tokens: int = 16) -> list[list[int]]:
+        """Greedy decoding with a KV cache over a left-padded batch; returns the new token ids."""
+        embeds = self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids"))
+        out = self.llm.generate(
+            inputs_embeds=embeds, attention_mask=batch["attention_mask"], max_new_tokens=max_new_tokens,
+            do_sample=False, num_beams=1, pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id, suppress_tokens=[self.image_token_id],
+        )
+        eos = self.tokenizer.eos_token_id
+        return [row[: row.index(eos)] if eos in row else row for row in out.tolist()]
+
+    @torch.inference_mode()
+    def score_candidates(self, batch: dict, candidates: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Log-likelihood of each candidate answer after each prompt: (batch, n_candidates).
+
+        Single-token candidates (yes/no) need one forward pass over the prompts; longer ones are scored
+        by appending each candidate to every prompt in one larger batch.
+        """
+        if all(len(c) == 1 for c in candidates):
+            hidden = self.hidden_states(batch)[:, -1]
+            logprobs = self.llm.lm_head(hidden).float().log_softmax(-1)
+            return logprobs[:, [c[0] for c in candidates]]
+        return self._score_long(batch, candidates)
+
+    def _score_long(self, batch: dict, candidates: Sequence[Sequence[int]]) -> torch.Tensor:
+        bsz = batch["input_ids"].shape[0]
+        width = max(len(c) for c in candidates)
+        scores = torch.empty(bsz, len(candidates))
+        for j, cand in enumerate(candidates):
+            pad = width - len(cand)
+            tail = torch.tensor(list(cand) + [self.tokenizer.pad_token_id] * pad).expand(bsz, -1)
+            tail_mask = torch.tensor([1] * len(cand) + [0] * pad).expand(bsz, -1)
+            ids = torch.cat([batch["input_ids"], tail], dim=1)
+            mask = torch.cat([batch["attention_mask"], tail_mask], dim=1)
+            extended = {**batch, "input_ids": ids, "attention_mask": mask, "position_ids": position_ids(mask)}
+            logprobs = self.logits(extended)[:, -width - 1 : -1].log_softmax(-1)
+            picked = logprobs.gather(-1, tail.unsqueeze(-1)).squeeze(-1)[:, : len(cand)]
+            scores[:, j] = picked.sum(-1)
+        return scores
+
+    # ----- bookkeeping --------------------------------------------------------------------------
+    def parameter_table(self) -> list[dict]:
+        rows = []
+        for name, module in (("vision_tower", self.tower), ("connector", self.connector), ("llm", self.llm)):
+            params = list(module.parameters())
+            trainable = sum(p.numel() for p in params if p.requires_grad)
+            rows.append({"module": name, "parameters": sum(p.numel() for p in params), "trainable": trainable})
+        return rows
+
+
+def add_image_token(tokenizer: PreTrainedTokenizerBase, llm: PreTrainedModel) -> int:
+    """Add `<image>` to the vocabulary; its embedding row is the mean of the others (deterministic).
+
+    The row is never read for image positions (they are replaced) and is suppressed in generation.
+    """
+    if IMAGE_TOKEN in tokenizer.get_vocab():
+        return tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    old = llm.get_input_embeddings().weight.shape[0]
+    llm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        table = llm.get_input_embeddings().weight
+        table[old:] = table[:old].mean(dim=0)
+        out = llm.get_output_embeddings()
+        if out is not None and out.weight.data_ptr() != table.data_ptr():
+            out.weight[old:] = out.weight[:old].mean(dim=0)
+    return tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+
+
+def build_connector(cfg: VLMConfig, vision_dim: int, llm_dim: int) -> nn.Module:
+    if cfg.arch == "llava":
+        return MlpProjector(vision_dim, llm_dim)
+    from tunebench.models.qformer import QFormer
+
+    return QFormerConnector(QFormer(cfg.qformer, vision_dim), llm_dim, cfg.train_qformer)

@@ -83,8 +83,9 @@ def test_vqav2_writer_matches_the_real_layout(shapes_dir):
 
 
 def test_vqav2_answers_include_synonyms():
-    from tunebench.data.shapes.select import human_answers
     import random
+
+    from tunebench.data.shapes.select import human_answers
 
     rng = random.Random(0)
     sets = [human_answers("gray", rng) for _ in range(30)]
@@ -182,7 +183,8 @@ def test_ccsbu_fixture_and_writer(shapes_dir):
     assert [r.id for r in real] == ["2", "3"] and all(Path(r.image).is_file() for r in real)
     assert real[0].turns[1].text.startswith("The image shows a man fishing")
     root = shapes_dir / "train" / "cc_sbu_align"
-    same_layout(signature(read_json(root / "filter_cap.json")), signature(read_json(FIXTURES / "cc_sbu_align" / "filter_cap.json")))
+    real_doc = read_json(FIXTURES / "cc_sbu_align" / "filter_cap.json")
+    same_layout(signature(read_json(root / "filter_cap.json")), signature(real_doc))
     ours = load_ccsbu(root)
     assert len(ours) == 10
     for record in ours:

@@ -71,7 +71,7 @@ def test_scenes_respect_the_world_rules():
         for i, a in enumerate(scene.objects):
             low, high = SIZE_RANGE_224[a.size]
             assert low <= a.box[2] - a.box[0] <= high
-            assert 0 <= a.box[0] and a.box[2] <= 224 and 0 <= a.box[1] and a.box[3] <= 224
+            assert a.box[0] >= 0 and a.box[2] <= 224 and a.box[1] >= 0 and a.box[3] <= 224
             for b in scene.objects[i + 1:]:
                 overlap_x = min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
                 overlap_y = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
@@ -187,3 +187,13 @@ def test_image_size_option_scales_objects(tmp_path):
     assert max(sides) <= 38
     manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
     assert manifest["settings"]["texture"] is False
+
+
+@pytest.mark.integration
+def test_full_size_generation_takes_under_a_minute(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    manifest = generate(ShapesConfig(tmp_path / "full", seed=0, train=2000, test=500))
+    assert time.perf_counter() - start < 60
+    assert manifest["counts"] == {"train_images": 2000, "test_images": 500}

@@ -18,6 +18,7 @@ from tunebench.evaluation.metrics import mme
         ("Not sure", "no"),  # "no" inside "not " counts: official behaviour
         ("none", "no"),
         ("ayes", "yes"),
+        ("Uh,no", "other"),  # "no" starts at the 4th character, so it is cut off by the 4-char prefix
         ("", "other"),
         ("  yes", "yes"),  # LLaVA strips the decoded output first
     ],

@@ -52,6 +52,11 @@ def test_gold_answers_that_normalise_to_nothing_are_ignored():
     assert squad.best_exact_match("", ("the", "a")) == 1.0
 
 
+def test_no_gold_answer_scores_against_the_empty_answer():
+    assert squad.best_f1("", ()) == 1.0
+    assert squad.best_f1("dog", ()) == 0.0
+
+
 def test_aggregate():
     rows = [
         {"score": squad.score("red dog", ("red dog",)), "parsed": "red dog", "answers": ("red dog",), "meta": {}},

@@ -19,7 +19,7 @@ def shapes(
     test: int = typer.Option(500, "--test", help="Held-out test scenes."),
     image_size: int = typer.Option(224, "--image-size", help="Image side in pixels."),
     texture: bool = typer.Option(True, "--texture/--no-texture", help="Mottled background with grain."),
-    workers: int = typer.Option(2, "--workers", help="Rendering processes (output is identical for any)."),
+    workers: int = typer.Option(1, "--workers", help="Rendering processes (output is identical for any)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier shapes output in --out."),
 ) -> None:
     """Render the Shapes world and write training and evaluation files in the public formats."""
@@ -30,11 +30,11 @@ def shapes(
     start = time.perf_counter()
     manifest = generate(ShapesConfig(out, seed, train, test, image_size, texture, max(1, workers), force))
     seconds = time.perf_counter() - start
-    console.print(f"wrote {train} train + {test} test scenes to {out} in {seconds:.1f} s")
+    console.print(f"wrote {train} train + {test} test scenes to {out} in {seconds:.1f} s", soft_wrap=True)
     for task, head in manifest["blind_baseline"].items():
         extra = f", mean accuracy {head['mean_accuracy']:.1f}" if "mean_accuracy" in head else ""
         console.print(f"  blind baseline {task:6s} {head['name']}: {head['value']:.1f} / {head['max']:.0f} "
-                      f"({head['percent_of_max']:.1f}% of max{extra})")
+                      f"({head['percent_of_max']:.1f}% of max{extra})", soft_wrap=True)
 
 
 @data_app.command("validate")
@@ -75,7 +75,8 @@ def convert(
     records = load_format(source, inputs, image_folder)
     base = relative_to or image_folder or (inputs[0] if source in ("mme", "ccsbu") else None)
     write_llava(out, to_llava(records, base))
-    console.print(f"wrote {len(records)} records to {out}" + (f" (images relative to {base})" if base else ""))
+    relative = f" (images relative to {base})" if base else ""
+    console.print(f"wrote {len(records)} records to {out}{relative}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

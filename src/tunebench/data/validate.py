@@ -29,12 +29,24 @@ def estimate_tokens(text: str) -> int:
     return max(len(text.split()), math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
-def tokenizer_counter(name_or_path: str) -> TokenCounter:
-    """Exact counts with a Hugging Face tokenizer (local folder or cached name)."""
-    try:
-        from transformers import AutoTokenizer
+def _load_tokenizer(name_or_path: str):
+    """A registered tunebench LLM's own tokenizer, else a Hugging Face tokenizer folder or name."""
+    from tunebench.components.registry import REGISTRY
 
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    spec = REGISTRY.get(name_or_path)
+    if spec is not None and spec.kind == "llm":
+        from tunebench.components.registry import load_llm
+
+        return load_llm(name_or_path).tokenizer
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name_or_path)
+
+
+def tokenizer_counter(name_or_path: str) -> TokenCounter:
+    """Exact token counts with the tokenizer the model will use."""
+    try:
+        tokenizer = _load_tokenizer(name_or_path)
     except Exception as exc:  # any loading failure is a user-facing problem with the name given
         raise DataError(f"cannot load tokenizer: {exc.__class__.__name__}: {exc}", where=name_or_path) from exc
     return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -113,6 +113,11 @@ class VisionLanguageModel(nn.Module):
                              position_ids=batch.get("position_ids", position_ids(mask)), use_cache=False)
         return out.last_hidden_state
 
+    def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
+        """Training entry point (what DDP/FSDP wrap): (mean loss over supervised tokens, their count)."""
+        out = self.loss(batch)
+        return out.loss, out.n_tokens
+
     def loss(self, batch: dict) -> LossOutput:
         """Mean next-token cross-entropy over supervised positions only."""
         hidden = self.hidden_states(batch)

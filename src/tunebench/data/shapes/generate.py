@@ -42,7 +42,7 @@ class ShapesConfig:
     test: int = 500
     image_size: int = 224
     texture: bool = True
-    workers: int = 2
+    workers: int = 1
     force: bool = False
 
     def check(self) -> None:

@@ -119,21 +119,27 @@ def _exist(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
 
 
 def _exist_logic(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
+    """'or' and 'both ... and' questions, each asked with yes and with no answers (no wording shortcut)."""
     for obj in scene.objects:
         present = phrase(_random_values(obj, rng))
-        absent_values = _absent_values(obj, scene, rng)
+        absent_values, other_values = _absent_values(obj, scene, rng), _absent_values(obj, scene, rng)
         if absent_values is None:
             continue
         absent = phrase(absent_values)
         first, second = rng.sample([present, absent], 2)
-        pair = f"{with_article(first)} or {with_article(second)}"
-        yield f"Is there {pair} in the image?", "yes", f"Yes, there is {with_article(present)}."
-        other = _absent_values(obj, scene, rng)
-        if other and phrase(other) != absent:
-            both = f"both {with_article(absent)} and {with_article(phrase(other))}"
-            yield f"Is there {both} in the image?", "no", f"No, there is no {absent}."
-        yield (f"Is there both {with_article(present)} and {with_article(absent)} in the image?", "no",
+        yield (f"Is there {with_article(first)} or {with_article(second)} in the image?", "yes",
+               f"Yes, there is {with_article(present)}.")
+        yield (f"Is there both {with_article(first)} and {with_article(second)} in the image?", "no",
                f"No, there is no {absent}.")
+        if other_values and phrase(other_values) != absent:
+            other = phrase(other_values)
+            yield (f"Is there {with_article(absent)} or {with_article(other)} in the image?", "no",
+                   f"No, there is neither {with_article(absent)} nor {with_article(other)}.")
+        partner = rng.choice(scene.objects)
+        partner_phrase = phrase(_random_values(partner, rng))
+        if partner is not obj and partner_phrase != present:
+            yield (f"Is there both {with_article(present)} and {with_article(partner_phrase)} in the image?",
+                   "yes", f"Yes, there are both {with_article(present)} and {with_article(partner_phrase)}.")
 
 
 def _pairs(scene: Scene) -> Iterator[tuple[Obj, str, Obj, str]]:

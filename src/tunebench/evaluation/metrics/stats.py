@@ -133,7 +133,7 @@ def paired_bootstrap(
     observed = float(differences.mean())
     means = resampled_means(differences, n_resamples, np.random.default_rng(seed))
     low, high = _percentile_bounds(means, confidence)
-    extreme = int(np.count_nonzero(np.abs(means) >= abs(observed)))
+    extreme = int(np.count_nonzero(np.abs(means - observed) >= abs(observed)))
     p_value = (1 + extreme) / (1 + n_resamples)
     return PairedTest(observed, low, high, p_value, p_value < 1.0 - confidence, confidence, int(a.size))
 

@@ -1,0 +1,1 @@
+"""Evaluation: official metrics, fast batch-invariant inference, resumable runs, lmms-eval bridge."""

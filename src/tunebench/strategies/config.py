@@ -1,0 +1,141 @@
+"""Settings of a strategies run: sizes of the generated tasks, which strategies run where, and their knobs.
+
+Profiles are plain dictionaries merged under the user's YAML, so a user file only names what it changes.
+`smoke` proves every code path on the real parts in a minute or two; `default` is sized to finish within
+20 minutes on a 2-core CPU with SmolLM2-135M (sizes measured, not guessed: see docs/strategies.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tunebench.core.errors import UserError
+
+Strategy = Literal["zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag"]
+STRATEGIES: tuple[str, ...] = ("zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorldConfig(_Strict):
+    """The fictional world behind the knowledge and freshness tasks."""
+
+    towns: int = 10
+    companies: int = 12
+    people: int = 20
+    products: int = 12
+    changed_facts: int = 24  # facts that change after the strategies are built (freshness task)
+
+
+class TaskSizes(_Strict):
+    knowledge_test: int = 72
+    knowledge_train: int = 120
+    format_test: int = 60
+    format_train: int = 60
+
+
+class RetrievalConfig(_Strict):
+    chunk_words: int = 70
+    overlap_words: int = 15
+    top_k: int = 3
+    rrf_k: int = 60
+    mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    recall_ks: list[int] = Field(default_factory=lambda: [1, 3, 5])
+
+
+class GenerationConfig(_Strict):
+    batch_size: int = 16
+    short_tokens: int = 16  # short-answer strategies
+    cot_tokens: int = 96
+    json_tokens: int = 72
+    latency_probe: int = 4  # queries answered one at a time per strategy, for single-request latency
+
+
+class FineTuneConfig(_Strict):
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    lr: float = 1e-3
+    epochs: float = 2.0
+    update_epochs: float = 2.0  # continued training on the changed documents (freshness update)
+    batch_size: int = 8
+    max_length: int = 256
+    max_steps: int | None = None
+    bf16: bool = True
+    train_on_documents: bool = True  # knowledge injection: also learn the corpus passages
+
+
+class StrategiesConfig(_Strict):
+    seed: int = 0
+    llm: str = "smollm2-135m-instruct"
+    embedder: str = "all-minilm-l6-v2"
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    sizes: TaskSizes = Field(default_factory=TaskSizes)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    finetune: FineTuneConfig = Field(default_factory=FineTuneConfig)
+    few_shot_k: int = 3
+    structured_retries: int = 2
+    bootstrap_resamples: int = 1000
+    knowledge_strategies: list[Strategy] = Field(default_factory=lambda: list(STRATEGIES))
+    format_strategies: list[Strategy] = Field(
+        default_factory=lambda: ["zero_shot", "few_shot", "cot", "structured", "finetune"]
+    )
+    freshness_strategies: list[Strategy] = Field(
+        default_factory=lambda: ["zero_shot", "rag", "finetune", "finetune_rag"]
+    )
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "smoke": {
+        "world": {"towns": 4, "companies": 4, "people": 6, "products": 4, "changed_facts": 4},
+        "sizes": {"knowledge_test": 6, "knowledge_train": 12, "format_test": 4, "format_train": 6},
+        "generation": {"batch_size": 8, "cot_tokens": 48, "json_tokens": 64, "latency_probe": 1},
+        "finetune": {"epochs": 1.0, "update_epochs": 1.0, "max_steps": 4},
+        "bootstrap_resamples": 200,
+    },
+}
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(profile: str = "default", path: str | Path | None = None, **overrides: Any) -> StrategiesConfig:
+    """Profile, then the YAML file, then keyword overrides (CLI flags) on top."""
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile '{profile}' (choose {', '.join(PROFILES)})")
+    data = dict(PROFILES[profile])
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError as exc:
+            raise UserError("config file not found", where=str(path)) from exc
+        except yaml.YAMLError as exc:
+            raise UserError(f"invalid YAML: {exc}".splitlines()[0], where=str(path)) from exc
+        if not isinstance(loaded, dict):
+            raise UserError("config must be a mapping", where=str(path))
+        data = _merge(data, loaded)
+    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return StrategiesConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise UserError(f"config field '{field}': {first['msg']}", where=str(path) if path else None) from exc

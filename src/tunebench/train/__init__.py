@@ -1,0 +1,1 @@
+"""Training: the generic resumable loop, feature caches, and the published two-stage recipes."""

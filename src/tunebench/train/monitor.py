@@ -1,0 +1,70 @@
+"""What a user watches during training: a Rich progress bar, metrics.jsonl and TensorBoard."""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from tunebench.core.io import append_jsonl, atomic_write_text
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class Monitor:
+    def __init__(self, run_dir: Path | None, label: str, total: int, enabled: bool = True, start_step: int = 0):
+        self.enabled = enabled
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.writer = None
+        self.metrics = self.run_dir / "metrics.jsonl" if self.run_dir else None
+        if enabled and self.metrics is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _truncate_after(self.metrics, start_step)
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step)
+        self.progress = Progress(
+            TextColumn(f"[bold]{label}[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[sps]:.1f} samples/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
+        )
+        self.task = self.progress.add_task(label, total=total, completed=start_step, loss=float("nan"), lr=0.0,
+                                           sps=0.0)
+        self.progress.start()
+
+    def log(self, state, lr: float, every: int = 1) -> None:
+        if not self.enabled:
+            return
+        sps = state.samples / state.wall_s if state.wall_s else 0.0
+        self.progress.update(self.task, completed=state.step, loss=state.losses[-1], lr=lr, sps=sps)
+        if state.step % max(1, every):
+            return
+        row = {"step": state.step, "loss": state.losses[-1], "lr": lr, "samples": state.samples,
+               "tokens": state.tokens, "wall_s": round(state.wall_s, 3)}
+        if self.metrics is not None:
+            append_jsonl(self.metrics, row)
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", row["loss"], state.step)
+            self.writer.add_scalar("train/lr", lr, state.step)
+            self.writer.add_scalar("train/samples_per_s", sps, state.step)
+
+    def close(self) -> None:
+        self.progress.stop()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _truncate_after(metrics: Path, step: int) -> None:
+    """On resume, drop metric rows logged after the checkpoint we resume from."""
+    if not metrics.exists():
+        return
+    import json
+
+    keep = [line for line in metrics.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    atomic_write_text(metrics, "".join(line + "\n" for line in keep))

@@ -1,0 +1,131 @@
+"""One training stage of a recipe: build or load the model, choose what trains, train, save the run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tunebench.components import load_llm
+from tunebench.core.errors import UserError
+from tunebench.core.io import atomic_write_json, read_json, sha256_json
+from tunebench.core.provenance import environment
+from tunebench.data.records import Record
+from tunebench.models.batching import pad_batch
+from tunebench.models.build import apply_lora, build_vlm
+from tunebench.models.checkpoint import load_run, save_run
+from tunebench.models.prompting import apply_template
+from tunebench.models.vlm import VisionLanguageModel
+from tunebench.train.features import stems_for
+from tunebench.train.loop import train
+from tunebench.train.recipes import Recipe, StageConfig
+
+SUMMARY = "train_summary.json"
+
+
+def records_hash(records: list[Record]) -> str:
+    return sha256_json([[r.id, r.image, [[t.role, t.text] for t in r.turns]] for r in records])[:16]
+
+
+def prepare_model(recipe: Recipe, stage: StageConfig, tower, init: Path | None, qformer_run: Path | None,
+                  seed: int) -> VisionLanguageModel:
+    """Stage 1 builds the model fresh (with the pretrained Q-Former for MiniGPT-4); later stages load the
+    previous stage's run. The LLM is always loaded fresh: runs never share mutable weights."""
+    llm = load_llm(recipe.model.llm, allow_pickle=recipe.model.allow_pickle)
+    if init is not None:
+        model = load_run(init, tower=tower, loaded_llm=llm)
+    else:
+        model = build_vlm(recipe.model, tower=tower, loaded_llm=llm, seed=seed)
+        if recipe.model.arch == "minigpt4" and qformer_run is not None:
+            from tunebench.train.qformer_pretrain import load_qformer_weights
+
+            load_qformer_weights(model.connector.qformer, qformer_run)
+    apply_template(model.tokenizer, stage.template)
+    model.cfg.template = stage.template
+    return model
+
+
+def select_trainable(model: VisionLanguageModel, stage: StageConfig) -> list[dict]:
+    """Freeze everything, then unfreeze the stage's parts; returns optimizer parameter groups."""
+    unknown = set(stage.train) - {"connector", "llm", "lora"}
+    if unknown:
+        raise UserError(f"unknown trainable part(s) {sorted(unknown)} (connector, llm, lora)", where=stage.name)
+    model.requires_grad_(False)
+    groups = []
+    if "connector" in stage.train:
+        connector = model.connector
+        params = list(connector.proj.parameters()) if hasattr(connector, "proj") else list(connector.parameters())
+        if getattr(connector, "train_qformer", False):
+            params += list(connector.qformer.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        groups.append({"params": params, "lr": stage.connector_lr or stage.optim.lr})
+    if "llm" in stage.train:
+        model.llm.requires_grad_(True)
+        groups.append({"params": [p for p in model.llm.parameters()], "lr": stage.optim.lr})
+    if "lora" in stage.train:
+        if stage.lora is None:
+            raise UserError("a stage that trains 'lora' needs a lora config (r, alpha, dropout)", where=stage.name)
+        apply_lora(model, stage.lora)
+        groups.append({"params": [p for p in model.llm.parameters() if p.requires_grad], "lr": stage.optim.lr})
+    return groups
+
+
+def build_examples(model: VisionLanguageModel, records: list[Record]) -> list[dict]:
+    """Token ids, labels and the cached frozen image input of every record."""
+    paths = list(dict.fromkeys(r.image for r in records if r.image))
+    stems = stems_for(model, paths) if paths else None
+    row = {p: i for i, p in enumerate(paths)}
+    examples = []
+    for r in records:
+        ex = model.encode(r.turns, record_id=r.id)
+        ex["stem"] = stems[row[r.image]] if r.image else None
+        examples.append(ex)
+    supervised = sum(sum(1 for label in ex["labels"][1:] if label != -100) for ex in examples)
+    if supervised == 0:
+        raise UserError("no answer token is supervised in the whole data set: the chat template and the label "
+                        "masking disagree, or every answer is empty or truncated; training would learn nothing")
+    return examples
+
+
+def training_flops(model: VisionLanguageModel, tokens_seen: int, llm_trains: bool) -> float:
+    """Rough training FLOPs: 2*P per token forward; backward ~2x forward when the LLM's weights train,
+    ~1x when only input gradients flow through a frozen LLM."""
+    llm_params = sum(p.numel() for p in model.llm.parameters()) - model.llm.get_input_embeddings().weight.numel()
+    connector_params = sum(p.numel() for p in model.connector.parameters())
+    backward = 2.0 if llm_trains else 1.0
+    return 2.0 * (llm_params + connector_params) * tokens_seen * (1 + backward)
+
+
+def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Path, tower,
+              init: Path | None = None, qformer_run: Path | None = None, resume: bool = True,
+              seed: int = 0) -> dict:
+    """Train one stage into `out` (a run directory). A finished run is reused, a killed one resumed."""
+    out = Path(out)
+    if (out / SUMMARY).is_file():
+        return read_json(out / SUMMARY)
+    start = time.perf_counter()
+    stage.optim.seed = seed
+    model = prepare_model(recipe, stage, tower, init, qformer_run, seed)
+    groups = select_trainable(model, stage)
+    if stage.gradient_checkpointing:
+        model.llm.gradient_checkpointing_enable()
+    examples = build_examples(model, records)
+    pad_id = model.tokenizer.pad_token_id
+    result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
+                   lambda m, b: m(b), stage.optim, run_dir=out, resume=resume,
+                   lengths=[len(e["input_ids"]) for e in examples], label=f"{recipe.name} {stage.name}")
+    llm_trains = "llm" in stage.train or "lora" in stage.train
+    hashes = save_run(model, out, llm_trained="llm" in stage.train)
+    tokens_seen = int(sum(len(e["input_ids"]) for e in examples) * stage.optim.epochs)
+    summary = {
+        "recipe": recipe.name, "stage": asdict(stage), "model": model.cfg.to_dict(), "init": str(init or ""),
+        "n_records": len(records), "data_hash": records_hash(records), "weights": hashes,
+        "base_weights": getattr(model, "weights_hashes", {}),
+        "parameters": model.parameter_table(), "loss_first": result.losses[0], "loss_last": result.losses[-1],
+        "train": result.to_dict(), "tokens_seen": tokens_seen,
+        "train_flops": training_flops(model, tokens_seen, llm_trains),
+        "stage_wall_s": time.perf_counter() - start, "environment": environment(), "seed": seed,
+    }
+    atomic_write_json(out / SUMMARY, summary)
+    return summary

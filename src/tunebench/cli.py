@@ -10,6 +10,8 @@ from rich.console import Console
 from tunebench.components.commands import register as register_components
 from tunebench.core.errors import UserError
 from tunebench.data.commands import register as register_data
+from tunebench.models.commands import register as register_models
+from tunebench.train.commands import register as register_train
 
 app = typer.Typer(
     name="tunebench",
@@ -19,7 +21,9 @@ app = typer.Typer(
     add_completion=False,
 )
 register_components(app)
+register_models(app)
 register_data(app)
+register_train(app)
 
 err_console = Console(stderr=True)
 

@@ -48,7 +48,8 @@ def tokenizer_counter(name_or_path: str) -> TokenCounter:
     try:
         tokenizer = _load_tokenizer(name_or_path)
     except Exception as exc:  # any loading failure is a user-facing problem with the name given
-        raise DataError(f"cannot load tokenizer: {exc.__class__.__name__}: {exc}", where=name_or_path) from exc
+        first_line = (str(exc).splitlines() or [""])[0]
+        raise DataError(f"cannot load tokenizer: {exc.__class__.__name__}: {first_line}", where=name_or_path) from exc
     return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -90,17 +91,21 @@ def _token_problem(index: int, rid: str | None, raw: dict, count: TokenCounter, 
     return []
 
 
-def _image_problem(index: int, rid: str | None, image: str, folder: Path, limits: Limits) -> list[Problem]:
-    try:
-        check_image(resolve_inside(folder, image), limits.max_pixels)
-    except ImageProblem as exc:
-        return [Problem(index, rid, "image", str(exc))]
-    return []
+def _image_message(image: str, folder: Path, limits: Limits, seen: dict[str, str | None]) -> str | None:
+    """Why the image cannot be used (None if it can); each path is opened once however often it is used."""
+    if image not in seen:
+        try:
+            check_image(resolve_inside(folder, image), limits.max_pixels)
+            seen[image] = None
+        except ImageProblem as exc:
+            seen[image] = str(exc)
+    return seen[image]
 
 
 def check_records(doc: list[Any], image_folder: Path, count: TokenCounter, limits: Limits) -> list[Problem]:
     problems: list[Problem] = []
     first_index: dict[str, int] = {}
+    images_seen: dict[str, str | None] = {}
     for i, raw in enumerate(doc):
         found = check_record(i, raw)
         rid = record_id(raw)
@@ -108,8 +113,10 @@ def check_records(doc: list[Any], image_folder: Path, count: TokenCounter, limit
             if rid in first_index:
                 found.append(Problem(i, rid, "id", f"duplicate id, first used by record {first_index[rid]}"))
             first_index.setdefault(rid, i)
-        if not any(p.field in ("record", "image") for p in found) and isinstance(raw.get("image"), str):
-            found += _image_problem(i, rid, raw["image"], image_folder, limits)
+        image_readable = not any(p.field in ("record", "image") for p in found)
+        if image_readable and isinstance(raw.get("image"), str):
+            message = _image_message(raw["image"], image_folder, limits, images_seen)
+            found += [Problem(i, rid, "image", message)] if message else []
         if not found:
             found += _token_problem(i, rid, raw, count, limits)
         problems += found

@@ -46,11 +46,19 @@ def is_run(run_dir: str | Path) -> bool:
     return (Path(run_dir) / CONFIG).is_file()
 
 
-def load_run(run_dir: str | Path, tower=None, loaded_llm=None) -> VisionLanguageModel:
-    """Rebuild a trained model from its run directory (no optimizer or training code involved)."""
+def load_run(run_dir: str | Path, tower=None, loaded_llm=None, allow_pickle: bool = False) -> VisionLanguageModel:
+    """Rebuild a trained model from its run directory (no optimizer or training code involved).
+
+    A llava-hf checkpoint folder (config.json with model_type "llava") is imported instead, so anything
+    that evaluates runs also evaluates such checkpoints.
+    """
     run_dir = Path(run_dir)
     if not is_run(run_dir):
-        raise UserError(f"not a tunebench run directory (no {CONFIG})", where=str(run_dir))
+        from tunebench.models.export import import_hf_llava, is_hf_llava
+
+        if is_hf_llava(run_dir):
+            return import_hf_llava(run_dir, allow_pickle=allow_pickle)
+        raise UserError(f"not a tunebench run directory (no {CONFIG}) nor a llava-hf checkpoint", where=str(run_dir))
     meta = read_json(run_dir / CONFIG)
     model = build_vlm(VLMConfig.from_dict(meta["model"]), tower=tower, loaded_llm=loaded_llm)
     load_model(model.connector, str(run_dir / "connector.safetensors"))

@@ -77,6 +77,10 @@ class VisionLanguageModel(nn.Module):
             ids, labels = encode_prompt(self.tokenizer, turns), None
         else:
             ids, labels = encode_chat(self.tokenizer, turns, record_id=record_id)
+        placeholders = ids.count(self.image_token_id)
+        if placeholders > 1:  # one image per sample: a second placeholder would misalign every image token
+            raise DataError(f"{placeholders} {IMAGE_TOKEN} placeholders in the text but a sample holds one image",
+                            where=f"record {record_id}")
         ids, labels = self.expand_image_tokens(ids, labels)
         limit = self.cfg.max_length
         if len(ids) > limit:

@@ -11,6 +11,7 @@ from tunebench.data.formats.gqa import GqaItem
 from tunebench.data.formats.mme import SUFFIX, MmeImage
 from tunebench.data.formats.pope import SPLITS, PopeItem
 from tunebench.data.formats.vqav2 import VqaItem
+from tunebench.data.shapes.balance import assert_balanced
 from tunebench.data.shapes.questions import QTYPES
 from tunebench.data.shapes.refer import count_matching, refer
 from tunebench.data.shapes.select import human_answers, select_questions
@@ -119,6 +120,8 @@ def mme_images(scenes: Sequence[Scene], image_dir: Path, seed: int) -> list[MmeI
                 images.append(MmeImage(subtask, f"{scene.image_id:012d}.png", image_dir / scene.file, questions))
                 break
     images.sort(key=lambda m: (m.subtask, m.file_name))
+    pairs = [(m.subtask, answer) for m in images for _, answer in m.questions]
+    assert_balanced(pairs, qtype=lambda p: p[0], answer=lambda p: p[1], what="mme")
     return images
 
 
@@ -148,4 +151,6 @@ def pope_items(scenes: Sequence[Scene], seed: int) -> dict[str, list[PopeItem]]:
             for shape, label in [(s, "yes") for s in positives] + [(s, "no") for s in negatives[split]]:
                 items.append(PopeItem(len(items) + 1, scene.file, f"Is there {with_article(shape)} in the image?",
                                       label))
+    for split, items in result.items():
+        assert_balanced(items, qtype=lambda item: "pope", answer=lambda item: item.label, what=f"pope {split}")
     return result

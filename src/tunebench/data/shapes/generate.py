@@ -54,6 +54,8 @@ class ShapesConfig:
 
 def _prepare(out: Path, force: bool) -> None:
     """Refuse to mix with other files; with force, remove only what an earlier run wrote."""
+    if out.exists() and not out.is_dir():
+        raise DataError("output path exists and is not a folder", where=str(out))
     if not out.exists() or not any(out.iterdir()):
         out.mkdir(parents=True, exist_ok=True)
         return

@@ -33,13 +33,13 @@ def _polygon(shape: str, box: tuple[float, float, float, float]) -> list[tuple[f
     if shape == "triangle":
         return [(cx, y0), (x1, y1), (x0, y1)]
     if shape == "diamond":
-        return [(cx, y0), (cx + r * 0.68, cy), (cx, y1), (cx - r * 0.68, cy)]
+        return [(cx, y0), (cx + r * 0.75, cy), (cx, y1), (cx - r * 0.75, cy)]
     if shape == "hexagon":
         return [(cx + r * math.cos(math.pi / 3 * k), cy + r * math.sin(math.pi / 3 * k)) for k in range(6)]
     if shape == "star":
         points = []
         for k in range(10):
-            radius = r if k % 2 == 0 else r * 0.45
+            radius = r if k % 2 == 0 else r * 0.5
             angle = -math.pi / 2 + k * math.pi / 5
             points.append((cx + radius * math.cos(angle), cy + r * 0.1 + radius * math.sin(angle)))
         return points

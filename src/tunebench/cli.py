@@ -10,6 +10,7 @@ from rich.console import Console
 from tunebench.components.commands import register as register_components
 from tunebench.core.errors import UserError
 from tunebench.data.commands import register as register_data
+from tunebench.evaluation.commands import register as register_eval
 from tunebench.models.commands import register as register_models
 from tunebench.train.commands import register as register_train
 
@@ -24,6 +25,7 @@ register_components(app)
 register_models(app)
 register_data(app)
 register_train(app)
+register_eval(app)
 
 err_console = Console(stderr=True)
 

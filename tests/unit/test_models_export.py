@@ -88,7 +88,15 @@ def test_clip_llava_round_trip(llava, tmp_path):
     assert imported.cfg.max_length == llava.cfg.max_length
     assert_same(tunebench_logits(imported, px), expected)
     assert_same(tunebench_logits(load_run(out), px), expected)  # evaluation entry point accepts the folder
-    assert imported.generate(batch(imported, px), max_new_tokens=5) == llava.generate(batch(llava, px), 5)
+    ours = llava.generate(batch(llava, px), max_new_tokens=5)
+    assert imported.generate(batch(imported, px), max_new_tokens=5) == ours
+    hf = LlavaForConditionalGeneration.from_pretrained(out).eval()
+    b = batch(llava, px)
+    theirs = hf.generate(input_ids=b["input_ids"], pixel_values=px, attention_mask=b["attention_mask"],
+                         max_new_tokens=5, do_sample=False, suppress_tokens=[llava.image_token_id])
+    eos = llava.tokenizer.eos_token_id
+    theirs = [row[: row.index(eos)] if eos in row else row for row in theirs[:, b["input_ids"].shape[1]:].tolist()]
+    assert theirs == ours and len({tuple(r) for r in ours}) == len(ours)
 
 
 def test_processor_matches_tunebench_preprocessing(llava, tmp_path):
@@ -133,7 +141,8 @@ def test_lora_run_exports_merged_without_touching_the_run(parts, tmp_path):
     for source in (model, tmp_path / "run"):  # in memory, and from the run folder
         out = export_hf_llava(source, tmp_path / "hf", overwrite=True)
         assert_same(hf_logits(out, model, px), expected)
-    assert not any(layer.merged for layer in model.llm.modules() if isinstance(layer, LoraLayer))
+    layers = [layer for layer in model.llm.modules() if isinstance(layer, LoraLayer)]
+    assert layers and not any(layer.merged for layer in layers)
     after = model.state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert_same(tunebench_logits(model, px), expected)
@@ -185,6 +194,18 @@ def test_export_is_atomic(llava, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf"]
 
 
+def test_export_never_replaces_its_own_run(parts, tmp_path):
+    run = tmp_path / "run"
+    save_run(tiny_vlm(parts, "llava"), run, llm_trained=False)
+    for out in (run, tmp_path):
+        with pytest.raises(UserError, match="replace the run"):
+            export_hf_llava(run, out, overwrite=True)
+    assert (run / "connector.safetensors").is_file()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        export_hf_llava(run, tmp_path / "file", overwrite=True)
+
+
 def save_vanilla_llava(parts, folder, seed: int = 0):
     """A llava-hf checkpoint written by transformers alone (no tunebench side file, no chat template)."""
     from transformers import AutoConfig, LlavaConfig
@@ -204,9 +225,24 @@ def save_vanilla_llava(parts, folder, seed: int = 0):
     return model
 
 
-def test_import_a_vanilla_llava_hf_checkpoint(parts, tmp_path):
+def to_hub_layout(folder) -> None:
+    """Rename the weights to the layout of llava-hf checkpoints written by transformers 4.x (as on the Hub)."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "model.safetensors"
+    state = load_file(str(path))
+    renamed = {k.replace("vision_tower.", "vision_tower.vision_model.", 1) if k.startswith("vision_tower.") else k: v
+               for k, v in state.items()}
+    assert renamed != state
+    save_file(renamed, str(path), metadata={"format": "pt"})
+
+
+@pytest.mark.parametrize("layout", ["transformers-5", "hub"])
+def test_import_a_vanilla_llava_hf_checkpoint(parts, tmp_path, layout):
     folder = tmp_path / "vanilla"
     hf = save_vanilla_llava(parts, folder).eval()
+    if layout == "hub":
+        to_hub_layout(folder)
     model = import_hf_llava(folder)
     assert not (folder / SIDECAR).exists()
     assert model.cfg.template == "vicuna_v1" and model.cfg.max_length == 512  # LLaVA-1.5 format; position limit
@@ -217,6 +253,21 @@ def test_import_a_vanilla_llava_hf_checkpoint(parts, tmp_path):
                       position_ids=b["position_ids"]).logits
     assert_same(tunebench_logits(model, px), expected)
     assert not any(p.requires_grad for p in [*model.tower.parameters(), *model.llm.parameters()])
+
+
+def test_a_run_tuned_from_an_imported_checkpoint_loads_back(parts, tmp_path):
+    save_vanilla_llava(parts, tmp_path / "vanilla")
+    model = load_run(tmp_path / "vanilla")
+    sharpen(model.connector, seed=3)
+    model.cfg.max_length = 300  # the run's own setting wins over the checkpoint's on reload
+    px = pixels()
+    expected = tunebench_logits(model, px)
+    save_run(model, tmp_path / "run", llm_trained=False)
+    loaded = load_run(tmp_path / "run")
+    assert loaded.cfg == model.cfg
+    assert_same(tunebench_logits(loaded, px), expected)
+    untuned = tunebench_logits(load_run(tmp_path / "vanilla"), px)
+    assert (untuned - expected).abs().max() > 1e-3  # the tuned connector came from the run
 
 
 def test_import_refuses_pickle_unless_allowed(parts, tmp_path):

@@ -58,7 +58,8 @@ def _convert_smollm2(out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def load_smollm2(dtype: torch.dtype = torch.float32) -> LoadedLLM:
+def load_smollm2(dtype: torch.dtype = torch.float32, allow_pickle: bool = False) -> LoadedLLM:
+    """The bundled LLM (GGUF -> safetensors once; `allow_pickle` is irrelevant and accepted for uniformity)."""
     folder, hit = cached_entry("smollm2-135m-instruct-q4_1-v1", _convert_smollm2)
     model, tokenizer = _from_folder(folder, dtype, use_safetensors=True)
     return LoadedLLM(model, tokenizer, "smollm2-135m-instruct", entry_hash(folder), cache_hit=hit)

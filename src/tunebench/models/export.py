@@ -118,11 +118,16 @@ def export_hf_llava(run_or_model: str | Path | VisionLanguageModel, out_dir: str
 
     from tunebench.models.checkpoint import load_run
 
-    model = run_or_model if isinstance(run_or_model, VisionLanguageModel) else load_run(run_or_model)
-    tower = _exportable(model)
+    source = None if isinstance(run_or_model, VisionLanguageModel) else Path(run_or_model).expanduser().resolve()
     out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError("output path is a file, not a folder", where=str(out))
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError("output folder exists and is not empty (pass overwrite to replace it)", where=str(out))
+    if source is not None and source.is_relative_to(out):
+        raise UserError("the output folder would replace the run being exported", where=str(out))
+    model = run_or_model if source is None else load_run(source)
+    tower = _exportable(model)
     llm = _plain_llm(model)
     llava = LlavaForConditionalGeneration(llava_config(model, llm)).to(llm.dtype)
     _copy_weights(llava, model, llm)

@@ -91,6 +91,18 @@ class VisionLanguageModel(nn.Module):
             ids, labels = ids[:limit], labels[:limit]
         return {"input_ids": ids, "labels": labels}
 
+    def encode_chat_pair(self, question: str, answer: str) -> tuple[list[int], list[int]]:
+        """ids and labels of a one-turn text exchange (how an answer is tokenized under the template)."""
+        return encode_chat(self.tokenizer, [Turn("human", question), Turn("gpt", answer)])
+
+    def decode_answer(self, ids: Sequence[int]) -> str:
+        """Text of generated ids, cut at the template's stop string (e.g. MiniGPT-4's '###')."""
+        from tunebench.models.prompting import STOP_STRINGS
+
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        stop = STOP_STRINGS.get(self.cfg.template)
+        return (text.split(stop)[0] if stop else text).strip()
+
     def input_embeds(self, input_ids: torch.Tensor, stem: torch.Tensor | None,
                      sample_ids: Sequence[str] | None = None) -> torch.Tensor:
         embeds = self.llm.get_input_embeddings()(input_ids)

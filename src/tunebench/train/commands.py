@@ -75,7 +75,6 @@ def pretrain_qformer_command(
     from tunebench.components import load_vision_tower
     from tunebench.data.formats.registry import load_format
     from tunebench.models.qformer import QFormerConfig
-    from tunebench.train.loop import OptimConfig
     from tunebench.train.qformer_pretrain import PretrainConfig, pretrain_qformer
     from tunebench.train.recipes import apply_overrides, get_recipe, parse_sets
 

@@ -17,8 +17,8 @@ from safetensors.torch import load_model, save_model
 
 from tunebench.core.io import atomic_path, atomic_write_json, read_json
 from tunebench.data.records import Record
+from tunebench.models.features import tower_features
 from tunebench.models.qformer import QFormer, QFormerConfig, text_tokenizer
-from tunebench.train.features import tower_features
 from tunebench.train.loop import OptimConfig, TrainResult, train
 
 WEIGHTS = "qformer.safetensors"

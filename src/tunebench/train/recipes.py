@@ -95,6 +95,10 @@ def apply_overrides(obj: Any, overrides: dict[str, Any], where: str = "") -> Any
                 raise UserError(f"no stage named '{key}'", where=path)
             obj[obj.index(match[0])] = apply_overrides(match[0], value, f"{path}.")
             continue
+        stage_names = [s.name for s in getattr(obj, "stages", [])]
+        if key in stage_names and isinstance(value, dict):  # `stage2.optim.lr` at the recipe's top level
+            obj.stages = apply_overrides(obj.stages, {key: value}, where)
+            continue
         if not is_dataclass(obj) or key not in {f.name for f in fields(obj)}:
             raise UserError("unknown config field", where=path)
         current = getattr(obj, key)
@@ -123,7 +127,9 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
     """CLI values arrive as strings: convert to the type of the field they replace."""
-    if not isinstance(value, str) or current is None or isinstance(current, str):
+    if isinstance(value, str) and current is None:
+        return _parse_scalar(value)
+    if not isinstance(value, str) or isinstance(current, str):
         return value
     try:
         if isinstance(current, bool):
@@ -133,6 +139,15 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
         return type(current)(value)
     except (TypeError, ValueError) as exc:
         raise UserError(f"cannot read {value!r} as {type(current).__name__}", where=where) from exc
+
+
+def _parse_scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None if text.lower() in {"none", "null"} else text
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:

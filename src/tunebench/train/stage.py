@@ -14,9 +14,9 @@ from tunebench.data.records import Record
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora, build_vlm
 from tunebench.models.checkpoint import load_run, save_run
+from tunebench.models.features import stems_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
-from tunebench.train.features import stems_for
 from tunebench.train.loop import train
 from tunebench.train.recipes import Recipe, StageConfig
 

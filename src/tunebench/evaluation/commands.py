@@ -1,0 +1,41 @@
+"""CLI: `tunebench eval RUN --task ... --data ... --out DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def eval_command(
+    run: Path = typer.Argument(..., help="A tunebench run folder (or an llava-hf checkpoint folder)."),
+    task: str = typer.Option(..., help="vqav2 | gqa | mme | pope"),
+    data: list[Path] = typer.Option(..., help="A Shapes folder, or the benchmark's files (repeatable)."),
+    out: Path = typer.Option(..., help="Where samples.jsonl and results.json go."),
+    image_folder: Path | None = typer.Option(None, help="Image folder of the benchmark files."),
+    batch_size: int = typer.Option(16, help="Prompts per forward pass (results do not depend on it)."),
+    scoring: str = typer.Option("generate", help="generate | likelihood (closed answer sets: yes/no)"),
+    limit: int | None = typer.Option(None, help="Only the first N samples."),
+    resume: bool = typer.Option(False, help="Skip samples already in OUT/samples.jsonl."),
+) -> None:
+    """Evaluate a trained model on one benchmark with its official metric."""
+    from tunebench.evaluation.runner import evaluate
+    from tunebench.evaluation.tasks import get_task, load_task_records
+    from tunebench.models.checkpoint import load_run
+
+    spec = get_task(task)
+    records = load_task_records(spec, data, image_folder)
+    records = records[:limit] if limit else records
+    model = load_run(run)
+    results = evaluate(model, spec, records, out, batch_size=batch_size, scoring=scoring, resume=resume,
+                       model_name=str(run))
+    head = results["headline"]
+    console.print(f"{task}: {head['name']} = {head['value']:.2f} on {len(records)} samples "
+                  f"({results['timing']['predict_s']:.1f} s) -> {out / 'results.json'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

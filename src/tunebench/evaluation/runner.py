@@ -1,0 +1,78 @@
+"""`tunebench eval`: predictions appended to samples.jsonl as they come (resumable after a kill), then the
+official metric, written atomically as results.json in lmms-eval's results layout."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tunebench.core.io import append_jsonl, atomic_write_json, read_jsonl, sha256_json
+from tunebench.core.provenance import environment
+from tunebench.data.records import Record
+from tunebench.evaluation.engine import predict
+from tunebench.evaluation.metrics import METRICS
+from tunebench.evaluation.tasks import Task
+
+SAMPLES = "samples.jsonl"
+RESULTS = "results.json"
+
+
+def records_hash(records: list[Record]) -> str:
+    return sha256_json([[r.id, r.image, r.question, list(r.answers)] for r in records])[:16]
+
+
+def _done(out: Path, resume: bool) -> dict[str, dict]:
+    path = out / SAMPLES
+    if not resume or not path.exists():
+        path.unlink(missing_ok=True)
+        return {}
+    rows = {}
+    for row in read_jsonl(path):
+        rows[row["id"]] = row
+    return rows
+
+
+def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: int = 16,
+             scoring: str = "generate", resume: bool = False, model_name: str = "", extra: dict | None = None) -> dict:
+    """Predict, score and aggregate one task; every finished sample is on disk before the next starts."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metric = METRICS[task.metric]
+    done = _done(out, resume)
+    todo = [r for r in records if r.id not in done]
+    start = time.perf_counter()
+    for pred in predict(model, task, todo, batch_size=batch_size, scoring=scoring):
+        r = pred.record
+        scored = metric.evaluate(pred.raw, r.answers, r.meta)
+        row = {"id": r.id, "image": r.image, "prompt": pred.prompt, "raw": pred.raw, "parsed": scored["parsed"],
+               "answers": list(r.answers), "score": scored["score"], "meta": scored["meta"]}
+        append_jsonl(out / SAMPLES, row)
+        done[r.id] = row
+    seconds = time.perf_counter() - start
+    rows = [done[r.id] for r in records]
+    summary = metric.aggregate([{**row, "answers": tuple(row["answers"])} for row in rows])
+    results = {
+        "results": {task.name: {"alias": task.name, **_flat(summary)}},
+        "configs": {task.name: {"task": task.name, "metric": task.metric, "prompt_suffix": task.suffix,
+                                "scoring": scoring, "generation_kwargs": {"do_sample": False, "num_beams": 1,
+                                                                          "max_new_tokens": task.max_new_tokens}}},
+        "n-samples": {task.name: {"original": len(records), "effective": len(rows)}},
+        "headline": summary["headline"],
+        "summary": summary,
+        "config": {"model": model_name, "batch_size": batch_size, "scoring": scoring, **(extra or {})},
+        "hashes": {"data": records_hash(records), **getattr(model, "weights_hashes", {})},
+        "timing": {"predict_s": seconds, "samples_predicted": len(todo),
+                   "samples_per_s": len(todo) / seconds if seconds and todo else None},
+        **environment(),
+    }
+    atomic_write_json(out / RESULTS, results)
+    return results
+
+
+def _flat(summary: dict, prefix: str = "") -> dict:
+    """lmms-eval keeps scalar metrics at the task level as "name,filter"."""
+    flat = {}
+    for key, value in summary.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            flat[f"{prefix}{key},none"] = value
+    return flat

@@ -1,0 +1,114 @@
+"""Benchmark profiles (smoke / default / full) as typed config, overridable from YAML."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunebench.core.errors import UserError
+
+TASK_NAMES = ("vqav2", "gqa", "mme", "pope")
+
+
+@dataclass
+class DataSpec:
+    seed: int = 0
+    train_scenes: int = 2000
+    test_scenes: int = 500
+    captions: int = 1000  # stage-1 records used (0 = all)
+    instructions: int = 1000  # stage-2 records used (0 = all)
+    eval_per_task: int = 200  # questions per benchmark (0 = all), spread evenly over splits/subtasks
+    # A user's own data instead of the Shapes world (LLaVA JSON for training; benchmark files for eval).
+    captions_file: str | None = None
+    instructions_file: str | None = None
+    image_folder: str | None = None
+    eval_files: dict[str, list[str]] = field(default_factory=dict)
+    eval_image_folder: str | None = None
+
+
+@dataclass
+class ArmSpec:
+    name: str  # unique key, e.g. "llava" or "minigpt4-lora"
+    recipe: str  # llava-1.5 | llava-1.5-lora | minigpt4
+    label: str  # shown in the report
+    design: str  # which design the arm belongs to: llava | minigpt4
+    overrides: dict[str, Any] = field(default_factory=dict)
+    ablation: bool = False
+
+
+@dataclass
+class BenchConfig:
+    profile: str = "default"
+    data: DataSpec = field(default_factory=DataSpec)
+    arms: list[ArmSpec] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    vision: str = "efficientnet-lite0"
+    llm: str = "smollm2-135m-instruct"
+    common_overrides: dict[str, Any] = field(default_factory=dict)  # applied to every arm's recipe
+    eval_batch_size: int = 16
+    scoring: str = "generate"  # generate | likelihood (closed sets only; open questions always generate)
+    bootstrap_resamples: int = 1000
+    sample_images: int = 6
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+MAIN_ARMS = [
+    ArmSpec("llava", "llava-1.5", "LLaVA-1.5", "llava"),
+    ArmSpec("minigpt4", "minigpt4", "MiniGPT-4", "minigpt4"),
+]
+ABLATION_ARMS = [
+    ArmSpec("llava-frozen-llm", "llava-1.5", "LLaVA-1.5, frozen LLM", "llava",
+            {"stage2": {"train": ["connector"]}}, ablation=True),
+    ArmSpec("minigpt4-lora", "minigpt4", "MiniGPT-4 + LoRA on the LLM", "minigpt4",
+            {"stage2": {"train": ["connector", "lora"], "lora": {"r": 128, "alpha": 256, "dropout": 0.05},
+                        "connector_lr": 3e-5, "optim": {"lr": 2e-4}}}, ablation=True),
+    ArmSpec("minigpt4-qformer", "minigpt4", "MiniGPT-4, trainable Q-Former", "minigpt4",
+            {"model": {"train_qformer": True}}, ablation=True),
+]
+
+
+def profile(name: str) -> BenchConfig:
+    if name == "smoke":
+        return BenchConfig(
+            profile="smoke",
+            data=DataSpec(train_scenes=48, test_scenes=24, captions=48, instructions=48, eval_per_task=24),
+            arms=list(MAIN_ARMS), bootstrap_resamples=200, sample_images=3,
+            common_overrides={"qformer_optim": {"epochs": 1}, "stage1": {"optim": {"batch_size": 8}},
+                              "stage2": {"optim": {"batch_size": 8}}},
+        )
+    if name == "default":
+        return BenchConfig(profile="default", arms=list(MAIN_ARMS), common_overrides={"qformer_optim": {"epochs": 2}})
+    if name == "full":
+        return BenchConfig(
+            profile="full",
+            data=DataSpec(captions=0, instructions=0, eval_per_task=0, train_scenes=4000, test_scenes=800),
+            arms=list(MAIN_ARMS) + list(ABLATION_ARMS), seeds=[0, 1, 2],
+            common_overrides={"qformer_optim": {"epochs": 4}},
+        )
+    raise UserError(f"unknown profile '{name}' (smoke, default, full)")
+
+
+def load_config(name: str, config_file: Path | None) -> BenchConfig:
+    """A profile, with a user's YAML applied on top (parts, data, arms, sizes)."""
+    cfg = profile(name)
+    if config_file is None:
+        return cfg
+    import yaml
+
+    from tunebench.train.recipes import apply_overrides
+
+    try:
+        raw = yaml.safe_load(Path(config_file).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read YAML config: {exc}", where=str(config_file)) from exc
+    arms = raw.pop("arms", None)
+    cfg = apply_overrides(cfg, raw, where=f"{config_file}: ")
+    if arms is not None:
+        try:
+            cfg.arms = [ArmSpec(**arm) for arm in arms]
+        except TypeError as exc:
+            raise UserError(f"bad arm entry: {exc}", where=f"{config_file}: arms") from exc
+    return cfg

@@ -1,0 +1,1 @@
+"""Shared helpers for tests: tiny Shapes worlds, tiny recipe configs and subprocess control."""

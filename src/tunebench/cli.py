@@ -7,11 +7,13 @@ import sys
 import typer
 from rich.console import Console
 
+from tunebench.bench.commands import register as register_bench
 from tunebench.components.commands import register as register_components
 from tunebench.core.errors import UserError
 from tunebench.data.commands import register as register_data
 from tunebench.evaluation.commands import register as register_eval
 from tunebench.models.commands import register as register_models
+from tunebench.strategies.commands import register as register_strategies
 from tunebench.train.commands import register as register_train
 
 app = typer.Typer(
@@ -22,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
 )
 register_components(app)
+register_strategies(app)
+register_bench(app)
 register_models(app)
 register_data(app)
 register_train(app)

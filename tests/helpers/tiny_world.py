@@ -34,3 +34,24 @@ def tiny_recipe_config(path: Path, parts_root: Path, stage_optim: dict[str, dict
         cfg[stage] = {"optim": optim}
     Path(path).write_text(yaml.safe_dump(cfg, sort_keys=False))
     return Path(path)
+
+
+def tiny_eval_vlm(parts_root: Path, arch: str, scale: float = 0.3, seed: int = 0, max_length: int = TINY_MAX_LENGTH):
+    """A tiny model whose LLM matrices are redrawn at `scale`: its outputs then depend on every input token
+    (a freshly initialised tiny LLM, std 0.02, predicts nearly the same token everywhere)."""
+    import dataclasses
+
+    import torch
+
+    from tests.tiny_vlm import tiny_config
+    from tunebench.components import load_llm, load_vision_tower
+    from tunebench.models.build import build_vlm
+
+    cfg = dataclasses.replace(tiny_config(Path(parts_root), arch), max_length=max_length)
+    model = build_vlm(cfg, tower=load_vision_tower(cfg.vision), loaded_llm=load_llm(cfg.llm), seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in model.llm.parameters():
+            if param.dim() == 2:
+                param.copy_(torch.randn(param.shape, generator=generator) * scale)
+    return model.eval()

@@ -42,10 +42,13 @@ STOP_STRINGS = {"minigpt4": "###"}
 
 
 def apply_template(tokenizer: PreTrainedTokenizerBase, template: str) -> None:
-    """Select a template by name: "chat" keeps the tokenizer's own; others replace it."""
+    """Select a template by name: "chat" is the tokenizer's own; others replace it (reversibly)."""
+    if not hasattr(tokenizer, "own_chat_template"):
+        tokenizer.own_chat_template = tokenizer.chat_template
     if template == "chat":
-        if not tokenizer.chat_template:
+        if not tokenizer.own_chat_template:
             raise DataError("the tokenizer has no chat template; choose --template vicuna_v1, minigpt4 or plain")
+        tokenizer.chat_template = tokenizer.own_chat_template
         return
     if template not in TEMPLATES:
         raise DataError(f"unknown template '{template}' (chat, {', '.join(TEMPLATES)})")

@@ -50,6 +50,7 @@ class RetrievalConfig(_Strict):
 
 
 class GenerationConfig(_Strict):
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 where the CPU/GPU computes it natively
     batch_size: int = 16
     short_tokens: int = 16  # short-answer strategies
     cot_tokens: int = 96
@@ -84,6 +85,7 @@ class StrategiesConfig(_Strict):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     finetune: FineTuneConfig = Field(default_factory=FineTuneConfig)
     few_shot_k: int = 3
+    rag_demos: int = 1  # worked examples in the RAG prompt (0 for fine-tuned + RAG, which learnt the form)
     structured_retries: int = 2
     bootstrap_resamples: int = 1000
     knowledge_strategies: list[Strategy] = Field(default_factory=lambda: list(STRATEGIES))

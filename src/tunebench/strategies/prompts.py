@@ -13,7 +13,7 @@ from tunebench.data.records import Turn
 from tunebench.strategies.chunking import Chunk
 from tunebench.strategies.extraction import keys_text
 
-SHORT = "Answer with only the answer itself: a name, a number or a short phrase."
+SHORT = "Answer in a few words."
 QA_SCHEMA = '{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}'
 _ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:：]\s*(.+)", re.IGNORECASE)
 _LEADS = re.compile(r"^(?:the answer is|answer is|answer|a)\s*[:：]?\s+", re.IGNORECASE)
@@ -45,9 +45,19 @@ def passages_text(chunks: Sequence[Chunk]) -> str:
     return "\n".join(f"[{i}] {c.title}: {c.text}" for i, c in enumerate(chunks, start=1))
 
 
-def qa_rag(question: str, chunks: Sequence[Chunk]) -> list[Turn]:
-    return [Turn("human", f"Passages:\n{passages_text(chunks)}\n\nUsing the passages, answer the question. "
-                          f"{SHORT}\nQuestion: {question}")]
+def _rag_question(question: str, chunks: Sequence[Chunk]) -> str:
+    return (f"Passages:\n{passages_text(chunks)}\n\nUsing the passages, answer the question. {SHORT}\n"
+            f"Question: {question}")
+
+
+def qa_rag(question: str, chunks: Sequence[Chunk],
+           demos: Sequence[tuple[str, Sequence[Chunk], str]] = ()) -> list[Turn]:
+    """Retrieved passages then the question; optional worked examples (their own passages + short answer)
+    come first, because a small model otherwise tends to answer in a full sentence."""
+    turns: list[Turn] = []
+    for demo_question, demo_chunks, demo_answer in demos:
+        turns += [Turn("human", _rag_question(demo_question, demo_chunks)), Turn("gpt", demo_answer)]
+    return [*turns, Turn("human", _rag_question(question, chunks))]
 
 
 def fmt_instruction() -> str:

@@ -1,0 +1,38 @@
+"""CLI: `tunebench bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def bench_command(
+    out: Path = typer.Option(Path("bench-out"), help="Output folder (results.json, report.md, report.html)."),
+    profile: str = typer.Option("default", help="smoke | default | full"),
+    config: Path | None = typer.Option(None, help="YAML overriding the profile: parts, data, arms, sizes."),
+) -> None:
+    """LLaVA-1.5 vs MiniGPT-4 on the same parts and data, end to end, with a report. Rerun to resume."""
+    from tunebench.bench.config import load_config
+    from tunebench.bench.pipeline import run_bench
+    from tunebench.bench.results import build_results
+    from tunebench.bench.verdict import verdict
+    from tunebench.core.io import atomic_write_json
+    from tunebench.report.bench import write_report
+
+    cfg = load_config(profile, config)
+    raw = run_bench(cfg, out)
+    results = build_results(cfg, raw, out)
+    results["verdict"] = verdict(results)
+    atomic_write_json(out / "results.json", results)
+    paths = write_report(results, out)
+    for sentence in results["verdict"]["sentences"][:1]:
+        console.print(f"[bold]{sentence}[/]")
+    console.print(f"report: {paths['html']}  (also {paths['md']}, numbers in {out / 'results.json'})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench_command)

@@ -1,0 +1,164 @@
+"""`tunebench bench`: data -> Q-Former pretraining -> both recipes -> every evaluation -> report.
+
+Every stage writes its output atomically and is skipped when already there, so after a crash or Ctrl-C
+the same command redoes only what is missing (training resumes from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from tunebench.bench.config import TASK_NAMES, ArmSpec, BenchConfig
+from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
+from tunebench.data.records import Record
+from tunebench.train.pipeline import TrainData, load_train_data
+
+console = Console()
+
+
+def _say(step: str) -> None:
+    console.rule(f"[bold cyan]{step}")
+
+
+def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list[Record]], dict]:
+    """Training and evaluation records (generated Shapes world unless the config names a user's files)."""
+    from tunebench.evaluation.tasks import get_task, load_task_records
+
+    spec = cfg.data
+    info: dict = {}
+    if spec.captions_file or spec.instructions_file:
+        folder = Path(spec.image_folder) if spec.image_folder else None
+        train = load_train_data(None, _path(spec.captions_file), _path(spec.instructions_file), folder)
+        evals = {t: load_task_records(get_task(t), [Path(p) for p in files],
+                                      Path(spec.eval_image_folder) if spec.eval_image_folder else None)
+                 for t, files in spec.eval_files.items()}
+    else:
+        shapes = ensure_shapes(spec, out / "data")
+        train = load_train_data(shapes)
+        evals = {t: load_task_records(get_task(t), [shapes]) for t in TASK_NAMES}
+        blind = read_json(shapes / "manifest.json")["blind_baseline"]
+        info["blind_baseline"] = {t: v["value"] for t, v in blind.items()}
+    train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
+    evals = {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
+    info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
+                 "eval_counts": {t: len(r) for t, r in evals.items()},
+                 "hash": sha256_json([[r.id for r in train.captions], [r.id for r in train.instructions],
+                                      {t: [r.id for r in rs] for t, rs in evals.items()}])[:16]})
+    return train, evals, info
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _first(records: list[Record], n: int) -> list[Record]:
+    return records[:n] if n else records
+
+
+def spread(records: list[Record], n: int, task: str) -> list[Record]:
+    """n records spread evenly over the file (so every split/subtask is represented); MME keeps image pairs."""
+    if not n or n >= len(records):
+        return records
+    key = (lambda r: (r.meta.get("subtask"), r.meta.get("image"))) if task == "mme" else (lambda r: r.id)
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    keys = list(groups)
+    per_group = max(1, len(records) // len(keys))
+    take = max(1, n // per_group)
+    chosen = [keys[int(i * len(keys) / take)] for i in range(take)]
+    return [r for k in chosen for r in groups[k]]
+
+
+def ensure_shapes(spec, folder: Path) -> Path:
+    """Generate the Shapes world once per settings; a different setting regenerates it."""
+    from tunebench.data.shapes.generate import ShapesConfig, generate
+
+    settings = {"seed": spec.seed, "train": spec.train_scenes, "test": spec.test_scenes}
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        have = read_json(manifest)["settings"]
+        if all(have.get(k) == v for k, v in settings.items()):
+            return folder
+    _say(f"data: Shapes world ({spec.train_scenes} train / {spec.test_scenes} test scenes)")
+    generate(ShapesConfig(folder, spec.seed, spec.train_scenes, spec.test_scenes, force=True))
+    return folder
+
+
+def arm_recipe(cfg: BenchConfig, arm: ArmSpec):
+    from tunebench.train.recipes import apply_overrides, get_recipe
+
+    recipe = get_recipe(arm.recipe)
+    recipe.model.vision, recipe.model.llm = cfg.vision, cfg.llm
+    recipe = apply_overrides(recipe, cfg.common_overrides)
+    return apply_overrides(recipe, arm.overrides)
+
+
+def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
+            out: Path, tower) -> dict:
+    """Train one arm with one seed (cached/resumable), then evaluate it on every task (cached/resumable)."""
+    from tunebench.train.pipeline import ensure_qformer, train_recipe
+
+    recipe = arm_recipe(cfg, arm)
+    arm_dir = out / "arms" / f"{arm.name}-s{seed}"
+    qformer_run = None
+    if recipe.pretrain_qformer:
+        key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim),
+                           "v": cfg.vision})[:10]
+        shared = out / "qformer" / f"{key}-s{seed}"
+        _say(f"{arm.label} (seed {seed}): Q-Former pretraining")
+        qformer_run = ensure_qformer(recipe, train, shared, tower, seed)
+    _say(f"{arm.label} (seed {seed}): training {', '.join(s.name for s in recipe.stages)}")
+    summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run)
+    final_run = arm_dir / recipe.stages[-1].name
+    evaluations = evaluate_arm(cfg, arm, final_run, evals, arm_dir / "eval", tower)
+    qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
+    return {"train": summaries, "qformer": qsummary, "eval": evaluations, "recipe": recipe.to_dict()}
+
+
+def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, list[Record]], out: Path,
+                 tower) -> dict:
+    from tunebench.evaluation.runner import RESULTS, SAMPLES, evaluate
+    from tunebench.evaluation.tasks import get_task
+    from tunebench.models.checkpoint import load_run
+
+    results, model = {}, None
+    for task, records in evals.items():
+        folder = out / task
+        done = (folder / RESULTS).is_file() and len(read_jsonl(folder / SAMPLES)) == len(records)
+        if done and read_json(folder / RESULTS)["hashes"]["data"] == _records_hash(records):
+            results[task] = read_json(folder / RESULTS)
+            continue
+        _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
+        model = model or load_run(run, tower=tower)
+        spec = get_task(task)
+        scoring = cfg.scoring if spec.candidates else "generate"
+        results[task] = evaluate(model, spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,
+                                 resume=True, model_name=arm.name)
+    return results
+
+
+def _records_hash(records: list[Record]) -> str:
+    from tunebench.evaluation.runner import records_hash
+
+    return records_hash(records)
+
+
+def run_bench(cfg: BenchConfig, out: Path) -> dict:
+    """Run (or finish) every arm and seed; returns the raw per-arm outputs for the results builder."""
+    from tunebench.components import load_vision_tower
+
+    start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "bench_config.json", cfg.to_dict())
+    train, evals, data_info = prepare_data(cfg, out)
+    tower = load_vision_tower(cfg.vision)
+    raw = {}
+    for seed in cfg.seeds:
+        for arm in cfg.arms:
+            raw.setdefault(arm.name, {})[seed] = run_arm(cfg, arm, seed, train, evals, out, tower)
+    return {"data": data_info, "arms": raw, "wall_s": time.perf_counter() - start}

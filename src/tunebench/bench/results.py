@@ -1,0 +1,134 @@
+"""Turn the raw per-arm outputs into results.json: every number the report shows, with provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunebench.bench.config import BenchConfig
+from tunebench.bench.stats import headline_ci, paired_headline_test
+from tunebench.core.io import read_jsonl
+from tunebench.core.provenance import environment
+from tunebench.evaluation.metrics.stats import paired_bootstrap
+
+STAGES = ("stage1", "stage2")
+
+
+def _rows(out: Path, arm: str, seed: int, task: str) -> list[dict]:
+    rows = read_jsonl(out / "arms" / f"{arm}-s{seed}" / "eval" / task / "samples.jsonl")
+    by_id = {r["id"]: {**r, "answers": tuple(r["answers"])} for r in rows}
+    return [by_id[k] for k in sorted(by_id)]
+
+
+def _cost(arm_raw: dict) -> dict[str, Any]:
+    """Mean over seeds of each stage's wall time, throughput, tokens, FLOPs, parameters and memory."""
+    seeds = list(arm_raw.values())
+    stages = {}
+    for stage in STAGES:
+        runs = [s["train"][stage] for s in seeds if stage in s["train"]]
+        if not runs:
+            continue
+        stages[stage] = {
+            "wall_s": float(np.mean([r["stage_wall_s"] for r in runs])),
+            "samples_per_s": float(np.mean([r["train"]["samples_per_s"] for r in runs])),
+            "tokens_seen": int(np.mean([r["tokens_seen"] for r in runs])),
+            "train_flops": float(np.mean([r["train_flops"] for r in runs])),
+            "train_pflop": float(np.mean([r["train_flops"] for r in runs])) / 1e15,
+            "trainable_params": int(sum(p["trainable"] for p in runs[0]["parameters"])),
+            "peak_mem_mb": float(np.max([r["train"]["peak_mem_mb"] for r in runs])),
+            "loss_first": float(np.mean([r["loss_first"] for r in runs])),
+            "loss_last": float(np.mean([r["loss_last"] for r in runs])),
+        }
+    qformer = [s["qformer"] for s in seeds if s.get("qformer")]
+    eval_s = float(np.mean([sum(e["timing"]["predict_s"] for e in s["eval"].values()) for s in seeds]))
+    total = sum(v["wall_s"] for v in stages.values()) + (float(np.mean([q["wall_s"] for q in qformer])) if qformer
+                                                         else 0.0)
+    return {"stages": stages, "qformer_pretrain_s": float(np.mean([q["wall_s"] for q in qformer])) if qformer
+            else 0.0, "train_wall_s": total, "train_flops": sum(v["train_flops"] for v in stages.values()),
+            "eval_s": eval_s}
+
+
+def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
+    tasks = list(raw["data"]["eval_counts"])
+    arms: dict[str, Any] = {}
+    rows: dict[str, dict[str, list[list[dict]]]] = {}
+    for arm in cfg.arms:
+        arm_raw = raw["arms"][arm.name]
+        rows[arm.name] = {t: [_rows(out, arm.name, s, t) for s in cfg.seeds] for t in tasks}
+        first = arm_raw[cfg.seeds[0]]
+        arms[arm.name] = {
+            "label": arm.label, "design": arm.design, "recipe": arm.recipe, "ablation": arm.ablation,
+            "tasks": {t: {**headline_ci(t, rows[arm.name][t], cfg.bootstrap_resamples),
+                          "name": first["eval"][t]["headline"]["name"],
+                          "breakdown": breakdown(t, first["eval"][t]["summary"])} for t in tasks},
+            "skills": _skill_scores(rows[arm.name]),
+            "cost": _cost(arm_raw),
+            "parameters": first["train"][STAGES[-1]]["parameters"] if STAGES[-1] in first["train"] else [],
+            "qformer": first.get("qformer"),
+            "curves": {stage: str(Path("arms") / f"{arm.name}-s{cfg.seeds[0]}" / stage / "metrics.jsonl")
+                       for stage in first["train"]},
+            "config": first["recipe"],
+        }
+    main = [a for a in cfg.arms if not a.ablation][:2]
+    comparison = _compare(cfg, main, tasks, rows) if len(main) == 2 else {}
+    return {
+        "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
+        "tasks": tasks, "arms": arms, "comparison": comparison, "wall_s": raw["wall_s"],
+        "samples": _samples(rows, cfg, tasks),
+    }
+
+
+def breakdown(task: str, summary: dict) -> dict[str, float]:
+    """The official sub-scores worth a column: answer types, structural types, subtasks, splits."""
+    if task == "vqav2":
+        return {k: v["accuracy"] for k, v in summary.get("per_answer_type", {}).items()}
+    if task == "gqa":
+        return {k: v["accuracy"] for k, v in summary.get("per_structural", {}).items()}
+    if task == "mme":
+        return {k: v["score"] for k, v in summary.get("subtasks", {}).items()}
+    if task == "pope":
+        splits = summary.get("splits", {})
+        return {f"{k} F1": v["f1"] for k, v in splits.items()} | {f"{k} yes-ratio": v["yes_ratio"]
+                                                                   for k, v in splits.items()}
+    return {}
+
+
+def _skill_scores(task_rows: dict[str, list[list[dict]]]) -> dict[str, dict[str, float]]:
+    """Mean per-question score (%) per skill, pooled over tasks (first seed), with its question count."""
+    pooled: dict[str, list[float]] = {}
+    for seeds in task_rows.values():
+        for row in seeds[0]:
+            skill = row["meta"].get("skill")
+            if skill:
+                pooled.setdefault(skill, []).append(row["score"])
+    return {k: {"score": 100 * float(np.mean(v)), "n": len(v)} for k, v in sorted(pooled.items())}
+
+
+def _compare(cfg: BenchConfig, main, tasks: list[str], rows: dict) -> dict[str, Any]:
+    a, b = main
+    per_task = {t: paired_headline_test(t, rows[a.name][t], rows[b.name][t], cfg.bootstrap_resamples)
+                for t in tasks}
+    skills: dict[str, Any] = {}
+    for skill in sorted({r["meta"].get("skill") for t in tasks for r in rows[a.name][t][0]} - {None}):
+        sa = [r["score"] for t in tasks for r in rows[a.name][t][0] if r["meta"].get("skill") == skill]
+        sb = [r["score"] for t in tasks for r in rows[b.name][t][0] if r["meta"].get("skill") == skill]
+        test = paired_bootstrap(sa, sb, n_resamples=cfg.bootstrap_resamples).as_dict()
+        skills[skill] = {k: (100 * v if k in ("diff", "low", "high") else v) for k, v in test.items()}
+    return {"a": a.name, "b": b.name, "tasks": per_task, "skills": skills}
+
+
+def _samples(rows: dict, cfg: BenchConfig, tasks: list[str]) -> list[dict]:
+    """Side-by-side predictions of the main designs on the same questions (a few images, each task)."""
+    main = [a.name for a in cfg.arms if not a.ablation][:2]
+    picked = []
+    for t in tasks:
+        first = rows[main[0]][t][0]
+        step = max(1, len(first) // max(1, cfg.sample_images))
+        for i in range(0, len(first), step)[: cfg.sample_images]:
+            picked.append({"task": t, "id": first[i]["id"], "image": first[i]["image"], "question": first[i]["prompt"],
+                           "answers": list(dict.fromkeys(first[i]["answers"])),
+                           "predictions": {m: {"raw": rows[m][t][0][i]["raw"], "score": rows[m][t][0][i]["score"]}
+                                           for m in main}})
+    return picked

@@ -1,0 +1,86 @@
+"""The verdict, written from the measured numbers: who wins on what, by how much, and whether it holds up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TASK_LABELS = {"vqav2": "VQA-v2", "gqa": "GQA", "mme": "MME perception", "pope": "POPE mean F1"}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:+.1f}"
+
+
+def verdict(results: dict[str, Any]) -> dict[str, Any]:
+    comp = results.get("comparison") or {}
+    if not comp:
+        return {"winner": None, "sentences": ["Only one main design was run: nothing to compare."]}
+    arms = results["arms"]
+    a, b = comp["a"], comp["b"]
+    la, lb = arms[a]["label"], arms[b]["label"]
+    wins = {a: [], b: []}
+    significant = {a: [], b: []}
+    lines = []
+    for task, test in comp["tasks"].items():
+        leader = a if test["diff"] > 0 else b
+        if test["diff"] != 0:
+            wins[leader].append(task)
+        if test["significant"]:
+            significant[leader].append(task)
+        va, vb = arms[a]["tasks"][task]["mean"], arms[b]["tasks"][task]["mean"]
+        state = "significant" if test["significant"] else "not significant"
+        lines.append(f"{TASK_LABELS.get(task, task)}: {la} {va:.1f} vs {lb} {vb:.1f} "
+                     f"({_fmt(test['diff'])} for {la}, 95% CI [{test['low']:+.1f}, {test['high']:+.1f}], "
+                     f"p={test['p_value']:.3f}, {state}).")
+    n = len(comp["tasks"])
+    sa, sb = len(significant[a]), len(significant[b])
+    if sa > sb:
+        winner, headline = a, f"{la} wins: ahead on {len(wins[a])} of {n} benchmarks, significantly on {sa}."
+    elif sb > sa:
+        winner, headline = b, f"{lb} wins: ahead on {len(wins[b])} of {n} benchmarks, significantly on {sb}."
+    else:
+        winner = None
+        headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
+                    f"with {sa} vs {sb} significant differences.")
+    sentences = [headline, *lines, *_skill_sentences(comp, la, lb), *_cost_sentences(arms, a, b),
+                 *_baseline_sentences(results)]
+    return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
+            "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
+
+
+def _skill_sentences(comp: dict, la: str, lb: str) -> list[str]:
+    skills = comp.get("skills") or {}
+    if not skills:
+        return []
+    ranked = sorted(skills.items(), key=lambda kv: -abs(kv[1]["diff"]))
+    parts = []
+    for skill, t in ranked:
+        who = la if t["diff"] > 0 else lb
+        parts.append(f"{skill} ({who} {abs(t['diff']):.1f} points ahead{'' if t['significant'] else ', n.s.'})")
+    ahead_b = [s for s, t in skills.items() if t["diff"] < 0 and t["significant"]]
+    tail = (f" {lb} is significantly better on: {', '.join(ahead_b)}." if ahead_b
+            else f" {lb} is significantly better on no skill.")
+    return [f"By skill, largest gaps first: {'; '.join(parts)}.{tail}"]
+
+
+def _cost_sentences(arms: dict, a: str, b: str) -> list[str]:
+    ca, cb = arms[a]["cost"], arms[b]["cost"]
+    ta = max(ca["stages"].get("stage2", {}).get("trainable_params", 0), 1)
+    tb = max(cb["stages"].get("stage2", {}).get("trainable_params", 0), 1)
+    ratio = ca["train_wall_s"] / cb["train_wall_s"] if cb["train_wall_s"] else float("nan")
+    return [f"Cost: {arms[a]['label']} trained {ta / 1e6:.2f}M parameters in stage 2 and took "
+            f"{ca['train_wall_s'] / 60:.1f} min ({ca['train_flops'] / 1e15:.2f} PFLOP) to train; {arms[b]['label']} "
+            f"trained {tb / 1e6:.2f}M in {cb['train_wall_s'] / 60:.1f} min ({cb['train_flops'] / 1e15:.2f} PFLOP, "
+            f"including {cb['qformer_pretrain_s'] / 60:.1f} min of Q-Former pretraining): {ratio:.2f}x the time."]
+
+
+def _baseline_sentences(results: dict) -> list[str]:
+    blind = results["data"].get("blind_baseline")
+    if not blind:
+        return []
+    misses = [f"{arm['label']} on {TASK_LABELS.get(t, t)} ({arm['tasks'][t]['mean']:.1f} vs {blind[t]:.1f})"
+              for arm in results["arms"].values() for t in results["tasks"]
+              if t in blind and arm["tasks"][t]["mean"] <= blind[t]]
+    if misses:
+        return [f"Not above the blind (image-free) baseline: {'; '.join(misses)}."]
+    return ["Every arm beats every blind (image-free) baseline."]

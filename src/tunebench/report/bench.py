@@ -1,0 +1,80 @@
+"""The benchmark report: report.html (self-contained) and report.md, both rendered from results.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tunebench.core.io import atomic_write_text
+from tunebench.report.figures import TASK_LABELS, accuracy_vs_cost, training_curves
+from tunebench.report.render import Cells, environment, image_uri
+
+
+def _view(results: dict, out: Path) -> dict:
+    arms = results["arms"]
+    main = [k for k, a in arms.items() if not a["ablation"]]
+    return {
+        "r": results, "arms": arms, "arm_keys": list(arms), "main": main, "tasks": results["tasks"],
+        "task_labels": TASK_LABELS, "comparison": results.get("comparison") or {},
+        "blind": results["data"].get("blind_baseline", {}),
+        "skills": sorted({s for a in arms.values() for s in a["skills"]}),
+        "curves": training_curves(results, out), "cost_plot": accuracy_vs_cost(results),
+        "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
+    }
+
+
+def write_report(results: dict, out: Path) -> dict[str, Path]:
+    out = Path(out)
+    html_cells = Cells(results)
+    view = _view(results, out)
+    html = environment().get_template("bench.html.j2").render(**view, c=html_cells)
+    md = markdown(results, Cells(results))
+    atomic_write_text(out / "report.html", html)
+    atomic_write_text(out / "report.md", md)
+    return {"html": out / "report.html", "md": out / "report.md"}
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown(results: dict, c: Cells) -> str:
+    arms, tasks = results["arms"], results["tasks"]
+    comp = results.get("comparison") or {}
+    blind = results["data"].get("blind_baseline", {})
+    lines = [f"# tunebench: LLaVA-1.5 vs MiniGPT-4 ({results['profile']} profile)", "", "## Verdict", ""]
+    lines += [f"- {s}" for s in results["verdict"]["sentences"]]
+    head = ["benchmark", "blind baseline", *[arms[a]["label"] + " (95% CI)" for a in arms]]
+    if comp:
+        head += [f"{arms[comp['a']]['label']} - {arms[comp['b']]['label']} (95% CI)", "p"]
+    lines += ["", "## Headline results", "", _row(head), _row(["---"] * len(head))]
+    for t in tasks:
+        cells = [TASK_LABELS.get(t, t), c.text(f"data.blind_baseline.{t}") if t in blind else "-"]
+        for a in arms:
+            k = f"arms.{a}.tasks.{t}"
+            cells.append(f"{c.text(k + '.mean')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
+        if comp:
+            k = f"comparison.tasks.{t}"
+            cells += [f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]",
+                      c.text(k + ".p_value", 3)]
+        lines.append(_row(cells))
+    skills = sorted({s for a in arms.values() for s in a["skills"]})
+    if skills:
+        head = ["skill", *[arms[a]["label"] for a in arms]] + (["difference (95% CI)"] if comp else [])
+        lines += ["", "## By skill (mean per-question score, all benchmarks pooled)", "", _row(head),
+                  _row(["---"] * len(head))]
+        for s in skills:
+            cells = [s] + [c.text(f"arms.{a}.skills.{s}.score") if s in arms[a]["skills"] else "-" for a in arms]
+            if comp and s in comp["skills"]:
+                k = f"comparison.skills.{s}"
+                cells.append(f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
+            lines.append(_row(cells))
+    lines += ["", "## Cost", "", _row(["arm", "stage", "wall s", "samples/s", "tokens", "PFLOP", "trainable",
+                                       "peak MB"]), _row(["---"] * 8)]
+    for a in arms:
+        for stage in arms[a]["cost"]["stages"]:
+            k = f"arms.{a}.cost.stages.{stage}"
+            lines.append(_row([arms[a]["label"], stage, c.text(k + ".wall_s"), c.text(k + ".samples_per_s"),
+                               c.text(k + ".tokens_seen"), c.text(k + ".train_pflop", 3),
+                               c.text(k + ".trainable_params"), c.text(k + ".peak_mem_mb", 0)]))
+    lines += ["", "Plots, per-benchmark breakdowns and sample predictions: see report.html.", ""]
+    return "\n".join(lines)

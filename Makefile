@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BENCH_OUT ?= bench-out
 PROFILE ?= default
 
-.PHONY: setup test lint unit integration bench smoke lock clean
+.PHONY: setup test lint unit integration bench smoke lock clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ setup: $(STAMP)
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
-test: setup lint
+# The report's browser check needs Debian's chromium; installed here when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup lint browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: setup

@@ -101,7 +101,9 @@ def arm_recipe(cfg: BenchConfig, arm: ArmSpec):
 def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
             out: Path, tower) -> dict:
     """Train one arm with one seed (cached/resumable), then evaluate it on every task (cached/resumable)."""
-    from tunebench.train.pipeline import ensure_qformer, train_recipe
+    from tunebench.train.pipeline import ensure_qformer, qformer_run_dir, train_recipe
+    from tunebench.train.qformer_pretrain import is_pretrained
+    from tunebench.train.stage import SUMMARY
 
     recipe = arm_recipe(cfg, arm)
     arm_dir = out / "arms" / f"{arm.name}-s{seed}"
@@ -110,9 +112,11 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
         key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim),
                            "v": cfg.vision})[:10]
         shared = out / "qformer" / f"{key}-s{seed}"
-        _say(f"{arm.label} (seed {seed}): Q-Former pretraining")
+        if not is_pretrained(qformer_run_dir(shared)):
+            _say(f"{arm.label} (seed {seed}): Q-Former pretraining")
         qformer_run = ensure_qformer(recipe, train, shared, tower, seed)
-    _say(f"{arm.label} (seed {seed}): training {', '.join(s.name for s in recipe.stages)}")
+    missing = [s.name for s in recipe.stages if not (arm_dir / s.name / SUMMARY).is_file()]
+    _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
     summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run)
     final_run = arm_dir / recipe.stages[-1].name
     evaluations = evaluate_arm(cfg, arm, final_run, evals, arm_dir / "eval", tower)

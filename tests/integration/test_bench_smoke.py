@@ -1,0 +1,132 @@
+"""The smoke profile end to end, as CI runs it: the report shows exactly results.json's numbers, loads in
+a headless browser without console errors, and a rerun redoes only what is missing."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tunebench.core.io import read_json
+from tunebench.report.render import fmt, lookup
+
+pytestmark = pytest.mark.integration
+
+
+def _bench(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunebench.cli", "bench", "--profile", "smoke", "--out", str(out)],
+                          capture_output=True, text=True, timeout=1500, env=os.environ.copy())
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    proc = _bench(out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+class _Numbers(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells: list[tuple[str, int, str]] = []
+        self._open: tuple[str, int] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "span" and "data-key" in attrs:
+            self._open = (attrs["data-key"], int(attrs["data-digits"]))
+
+    def handle_data(self, data):
+        if self._open:
+            self.cells.append((*self._open, data))
+            self._open = None
+
+
+def test_every_number_in_html_is_the_one_in_results_json(smoke):
+    results = read_json(smoke / "results.json")
+    parser = _Numbers()
+    parser.feed((smoke / "report.html").read_text())
+    assert len(parser.cells) > 60
+    for key, digits, text in parser.cells:
+        assert text == fmt(lookup(results, key), digits), key
+    shown = {key for key, _, _ in parser.cells}
+    for arm in results["arms"]:
+        for task in results["tasks"]:
+            assert f"arms.{arm}.tasks.{task}.mean" in shown and f"arms.{arm}.tasks.{task}.low" in shown
+
+
+def test_markdown_tables_match_results_json(smoke):
+    results = read_json(smoke / "results.json")
+    md = (smoke / "report.md").read_text()
+    labels = {"vqav2": "VQA-v2 acc", "gqa": "GQA acc", "mme": "MME perception", "pope": "POPE mean F1"}
+    for task in results["tasks"]:
+        row = next(line for line in md.splitlines() if line.startswith(f"| {labels[task]} |"))
+        numbers = re.findall(r"-?[\d,]+\.\d+", row)
+        expected = [fmt(results["data"]["blind_baseline"][task])]
+        for arm in results["arms"].values():
+            expected += [fmt(arm["tasks"][task][k]) for k in ("mean", "low", "high")]
+        comp = results["comparison"]["tasks"][task]
+        expected += [fmt(comp[k]) for k in ("diff", "low", "high")] + [fmt(comp["p_value"], 3)]
+        assert numbers == expected, row
+    for sentence in results["verdict"]["sentences"]:
+        assert sentence in md
+
+
+def test_verdict_follows_the_numbers(smoke):
+    results = read_json(smoke / "results.json")
+    comp = results["comparison"]
+    wins = {comp["a"]: 0, comp["b"]: 0}
+    for test in comp["tasks"].values():
+        if test["significant"]:
+            wins[comp["a"] if test["diff"] > 0 else comp["b"]] += 1
+    expected = None if wins[comp["a"]] == wins[comp["b"]] else max(wins, key=wins.get)
+    assert results["verdict"]["winner"] == expected
+    assert results["config"]["profile"] == "smoke" and results["environment"]["versions"]["torch"]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def test_report_loads_in_headless_chromium_without_console_errors(smoke):
+    browser = _chromium()
+    if browser is None:
+        pytest.fail("chromium is not installed: `make test` installs it (Debian package chromium)")
+    shot = smoke / "report.png"
+    profile = smoke / "chrome-profile"
+    cmd = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--window-size=1280,3000",
+           f"--screenshot={shot}", (smoke / "report.html").as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, console
+    dom = subprocess.run([*cmd[:-2], "--dump-dom", (smoke / "report.html").as_uri()], capture_output=True,
+                         text=True, timeout=180).stdout
+    assert "Verdict" in dom and "data:image/png;base64," in dom
+
+
+def test_rerun_redoes_only_what_is_missing(smoke):
+    eval_dir = smoke / "arms" / "minigpt4-s0" / "eval" / "pope"
+    kept = (smoke / "arms" / "llava-s0" / "stage2" / "connector.safetensors").stat().st_mtime_ns
+    lines = (eval_dir / "samples.jsonl").read_text().splitlines(keepends=True)
+    (eval_dir / "samples.jsonl").write_text("".join(lines[: len(lines) // 2]))
+    (eval_dir / "results.json").unlink()
+    before = read_json(smoke / "results.json")
+    start = time.perf_counter()
+    proc = _bench(smoke)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "training" not in proc.stdout and "evaluating pope" in proc.stdout
+    assert (smoke / "arms" / "llava-s0" / "stage2" / "connector.safetensors").stat().st_mtime_ns == kept
+    after = read_json(smoke / "results.json")
+    assert after["arms"]["minigpt4"]["tasks"]["pope"]["mean"] == before["arms"]["minigpt4"]["tasks"]["pope"]["mean"]
+    print(f"rerun after losing half an evaluation: {time.perf_counter() - start:.1f} s")

@@ -1,0 +1,93 @@
+"""Benchmark plumbing on synthetic numbers: subsampling, intervals, paired tests, verdict, config."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunebench.bench.config import load_config, profile
+from tunebench.bench.pipeline import spread
+from tunebench.bench.stats import headline_ci, paired_headline_test
+from tunebench.bench.verdict import verdict
+from tunebench.core.errors import UserError
+from tunebench.data.records import Record, Turn
+
+
+def _pope_rows(correct: list[bool]) -> list[dict]:
+    rows = []
+    for i, ok in enumerate(correct):
+        truth = "yes" if i % 2 == 0 else "no"
+        pred = truth if ok else ("no" if truth == "yes" else "yes")
+        rows.append({"id": f"q{i:03d}", "score": float(ok), "parsed": pred, "answers": (truth,),
+                     "meta": {"split": "random"}})
+    return rows
+
+
+def test_spread_keeps_mme_pairs_and_covers_the_file():
+    records = [Record(f"{s}-{i}-{q}", f"{s}{i}.png", (Turn("human", "?"),), ("yes",), "mme",
+                      {"subtask": s, "image": f"{s}{i}.png"}) for s in ("count", "color") for i in range(10)
+               for q in range(2)]
+    picked = spread(records, 8, "mme")
+    assert len(picked) == 8
+    assert {r.meta["subtask"] for r in picked} == {"count", "color"}
+    pairs = {}
+    for r in picked:
+        pairs.setdefault(r.meta["image"], []).append(r)
+    assert all(len(v) == 2 for v in pairs.values())
+    assert spread(records, 0, "mme") == records
+
+
+def test_headline_ci_brackets_the_value_and_paired_test_detects_a_real_gap():
+    good = _pope_rows([True] * 90 + [False] * 10)
+    bad = _pope_rows([True] * 55 + [False] * 45)
+    ci = headline_ci("pope", [good], n=300)
+    assert ci["low"] <= ci["mean"] <= ci["high"] and ci["high"] - ci["low"] < 20
+    test = paired_headline_test("pope", [good], [bad], n=300)
+    assert test["diff"] > 20 and test["significant"] and test["p_value"] < 0.05
+    same = paired_headline_test("pope", [good], [good], n=300)
+    assert same["diff"] == 0 and not same["significant"]
+
+
+def test_paired_test_refuses_misaligned_questions():
+    rows = _pope_rows([True] * 10)
+    with pytest.raises(ValueError, match="same questions"):
+        paired_headline_test("pope", [rows], [rows[::-1]], n=10)
+
+
+def _results(diffs: dict[str, tuple[float, bool]]) -> dict:
+    arms = {}
+    for name, sign in (("a", 1), ("b", -1)):
+        arms[name] = {"label": name.upper(), "ablation": False,
+                      "tasks": {t: {"mean": 50 + sign * d / 2} for t, (d, _) in diffs.items()},
+                      "cost": {"stages": {"stage2": {"trainable_params": 10}}, "train_wall_s": 60.0,
+                               "train_flops": 1e15, "qformer_pretrain_s": 0.0}}
+    comp = {"a": "a", "b": "b", "skills": {},
+            "tasks": {t: {"diff": d, "low": d - 1, "high": d + 1, "p_value": 0.01 if s else 0.5, "significant": s}
+                      for t, (d, s) in diffs.items()}}
+    return {"arms": arms, "comparison": comp, "data": {"blind_baseline": {t: 10.0 for t in diffs}},
+            "tasks": list(diffs)}
+
+
+def test_verdict_names_the_design_with_more_significant_wins():
+    out = verdict(_results({"vqav2": (5.0, True), "gqa": (3.0, True), "pope": (-2.0, False)}))
+    assert out["winner"] == "a" and out["sentences"][0].startswith("A wins")
+    assert any("POPE" in s and "not significant" in s for s in out["sentences"])
+    tie = verdict(_results({"vqav2": (5.0, True), "gqa": (-3.0, True)}))
+    assert tie["winner"] is None and tie["sentences"][0].startswith("No clear winner")
+    assert "Every arm beats every blind" in " ".join(tie["sentences"])
+
+
+def test_profiles_and_yaml_overrides(tmp_path):
+    assert [a.name for a in profile("default").arms] == ["llava", "minigpt4"]
+    full = profile("full")
+    assert len(full.seeds) >= 3 and {a.name for a in full.arms if a.ablation} == {
+        "llava-frozen-llm", "minigpt4-lora", "minigpt4-qformer"}
+    cfg_file = tmp_path / "bench.yaml"
+    cfg_file.write_text("llm: ./my-vicuna\ndata:\n  eval_per_task: 50\narms:\n"
+                        "  - {name: x, recipe: llava-1.5, label: X, design: llava}\n")
+    cfg = load_config("smoke", cfg_file)
+    assert cfg.llm == "./my-vicuna" and cfg.data.eval_per_task == 50 and [a.name for a in cfg.arms] == ["x"]
+    cfg_file.write_text("data:\n  nonsense: 1\n")
+    with pytest.raises(UserError, match="unknown config field"):
+        load_config("smoke", cfg_file)
+    with pytest.raises(UserError, match="unknown profile"):
+        profile("huge")

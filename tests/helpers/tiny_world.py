@@ -55,3 +55,10 @@ def tiny_eval_vlm(parts_root: Path, arch: str, scale: float = 0.3, seed: int = 0
             if param.dim() == 2:
                 param.copy_(torch.randn(param.shape, generator=generator) * scale)
     return model.eval()
+
+
+def tiny_recipe(parts_root: Path, name: str = "llava-1.5", **overrides: Any):
+    """A preset recipe on the tiny parts, with further overrides (dotted keys or nested dicts)."""
+    from tunebench.train.recipes import apply_overrides, get_recipe
+
+    return apply_overrides(apply_overrides(get_recipe(name), {"model": tiny_model_overrides(parts_root)}), overrides)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
 from tunebench.core.io import append_jsonl, atomic_write_json, read_jsonl, sha256_json
 from tunebench.core.provenance import environment
 from tunebench.data.records import Record
@@ -41,13 +43,13 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     done = _done(out, resume)
     todo = [r for r in records if r.id not in done]
     start = time.perf_counter()
-    for pred in predict(model, task, todo, batch_size=batch_size, scoring=scoring):
-        r = pred.record
-        scored = metric.evaluate(pred.raw, r.answers, r.meta)
-        row = {"id": r.id, "image": r.image, "prompt": pred.prompt, "raw": pred.raw, "parsed": scored["parsed"],
-               "answers": list(r.answers), "score": scored["score"], "meta": scored["meta"]}
-        append_jsonl(out / SAMPLES, row)
-        done[r.id] = row
+    progress = Progress(TextColumn(f"[bold]eval {task.name}[/]"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn())
+    bar = progress.add_task(task.name, total=len(records), completed=len(records) - len(todo))
+    with progress:
+        for pred in predict(model, task, todo, batch_size=batch_size, scoring=scoring):
+            _record(pred, metric, out, done)
+            progress.advance(bar)
     seconds = time.perf_counter() - start
     rows = [done[r.id] for r in records]
     summary = metric.aggregate([{**row, "answers": tuple(row["answers"])} for row in rows])
@@ -67,6 +69,16 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     }
     atomic_write_json(out / RESULTS, results)
     return results
+
+
+def _record(pred, metric, out: Path, done: dict[str, dict]) -> None:
+    """Score one prediction and append it to samples.jsonl before the next one is made."""
+    r = pred.record
+    scored = metric.evaluate(pred.raw, r.answers, r.meta)
+    row = {"id": r.id, "image": r.image, "prompt": pred.prompt, "raw": pred.raw, "parsed": scored["parsed"],
+           "answers": list(r.answers), "score": scored["score"], "meta": scored["meta"]}
+    append_jsonl(out / SAMPLES, row)
+    done[r.id] = row
 
 
 def _flat(summary: dict, prefix: str = "") -> dict:

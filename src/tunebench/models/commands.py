@@ -28,5 +28,32 @@ def export(
     console.print(f"wrote {to} checkpoint to {written}", soft_wrap=True)
 
 
+def model_info(
+    arch: str = typer.Option("llava", help="llava | minigpt4, or a run directory with --run."),
+    run: Path | None = typer.Option(None, help="Show a trained run instead of a freshly built model."),
+    vision: str = typer.Option("efficientnet-lite0", help="Vision tower name or local folder."),
+    llm: str = typer.Option("smollm2-135m-instruct", help="LLM name or local folder."),
+) -> None:
+    """Build a design on the given parts (or load a run) and print its parameter table per module."""
+    from rich.table import Table
+
+    from tunebench.models.build import build_vlm
+    from tunebench.models.checkpoint import load_run
+    from tunebench.models.config import VLMConfig
+
+    if run is None and arch not in ("llava", "minigpt4"):
+        raise UserError(f"unknown design '{arch}' (llava, minigpt4)")
+    model = load_run(run) if run is not None else build_vlm(VLMConfig(arch=arch, vision=vision, llm=llm))
+    table = Table(title=f"{model.cfg.arch}: {model.cfg.vision} -> connector -> {model.cfg.llm}")
+    for col in ("module", "parameters", "trainable", "frozen"):
+        table.add_column(col, justify="left" if col == "module" else "right")
+    for row in model.parameter_table():
+        table.add_row(row["module"], f"{row['parameters']:,}", f"{row['trainable']:,}",
+                      f"{row['parameters'] - row['trainable']:,}")
+    console.print(table)
+    console.print(f"image tokens per image: {model.num_image_tokens}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("export")(export)
+    app.command("model-info")(model_info)

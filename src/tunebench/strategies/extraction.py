@@ -83,11 +83,13 @@ def format_items(n_train: int, n_test: int, seed: int) -> tuple[list[FormatItem]
     return items[:n_train], items[n_train:]
 
 
-def schema_text() -> str:
-    """The JSON schema shown to the model (compact, from the pydantic model)."""
-    schema = Booking.model_json_schema()
-    schema.pop("title", None)
-    return json.dumps(schema, separators=(",", ":"))
+_PLACEHOLDERS = {"string": '"<text>"', "integer": "<integer>", "number": "<number>", "boolean": "<true or false>"}
+
+
+def shape_text() -> str:
+    """The object's shape as the model sees it: keys in order, a typed placeholder for each value.
+    (A small model copies a full JSON schema back instead of filling it; the validation uses the schema.)"""
+    return "{" + ", ".join(f'"{key}": {_PLACEHOLDERS[kind]}' for key, kind in FIELD_TYPES.items()) + "}"
 
 
 def keys_text() -> str:

@@ -1,8 +1,9 @@
 """Format-task strategies: booking message -> JSON. Rows carry the raw reply; scoring validates it.
 
 `cot` writes notes before the object, so its reply is scored on the LAST JSON object; every other
-strategy on the first. `structured` shows the JSON schema, starts the reply with "{" and re-asks
-with the validation error until the object is valid or the retries are spent.
+strategy on the first. `structured` shows the object's shape with typed placeholders, starts the reply
+with "{", validates it against the strict schema and re-asks with the validation error until the object
+is valid or the retries are spent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from tunebench.strategies import prompts
 from tunebench.strategies.config import StrategiesConfig
-from tunebench.strategies.extraction import Booking, FormatItem, schema_text
+from tunebench.strategies.extraction import Booking, FormatItem, shape_text
 from tunebench.strategies.generation import Generator
 from tunebench.strategies.retrieval import EmbedFn, nearest
 from tunebench.strategies.structured import generate_structured
@@ -68,9 +69,9 @@ def cot(ctx: FormatContext, items: Sequence[FormatItem], batch_size: int) -> lis
 
 
 def structured(ctx: FormatContext, items: Sequence[FormatItem], batch_size: int) -> list[Row]:
-    schema = schema_text()
+    shape = shape_text()
     replies = generate_structured(lambda convs: _answer(ctx, convs, batch_size, prefix="{"),
-                                  [prompts.fmt_structured(x.text, schema) for x in items], Booking,
+                                  [prompts.fmt_structured(x.text, shape) for x in items], Booking,
                                   ctx.cfg.structured_retries)
     return [{"id": x.id, "raw": r.raw, "prompt_tokens": r.prompt_tokens, "ms": r.ms, "attempts": r.attempts}
             for x, r in zip(items, replies, strict=True)]

@@ -14,7 +14,7 @@ from tunebench.strategies.chunking import Chunk
 from tunebench.strategies.extraction import keys_text
 
 SHORT = "Answer in a few words."
-QA_SCHEMA = '{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}'
+QA_SHAPE = '{"answer": "<the answer in a few words>"}'
 _ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:：]\s*(.+)", re.IGNORECASE)
 _LEADS = re.compile(r"^(?:the answer is|answer is|answer|a)\s*[:：]?\s+", re.IGNORECASE)
 
@@ -36,9 +36,7 @@ def qa_cot(question: str) -> list[Turn]:
 
 
 def qa_structured(question: str) -> list[Turn]:
-    return [Turn("human", f"Reply with only a JSON object that follows this JSON schema: {QA_SCHEMA}\n"
-                          f"Put only the answer itself (a name, a number or a short phrase) in \"answer\".\n"
-                          f"Question: {question}")]
+    return [Turn("human", f"Question: {question}\nReply with only a JSON object of this form: {QA_SHAPE}")]
 
 
 def passages_text(chunks: Sequence[Chunk]) -> str:
@@ -81,9 +79,9 @@ def fmt_cot(text: str) -> list[Turn]:
                           f"Then write the JSON object on the last line.\nMessage: {text}")]
 
 
-def fmt_structured(text: str, schema: str) -> list[Turn]:
-    return [Turn("human", f"Extract the booking from the message. Reply with only a JSON object that follows "
-                          f"this JSON schema: {schema}\nMessage: {text}")]
+def fmt_structured(text: str, shape: str) -> list[Turn]:
+    return [Turn("human", f"Extract the booking from the message. Reply with only a JSON object of this form: "
+                          f"{shape}\nMessage: {text}")]
 
 
 def retry_turns(turns: Sequence[Turn], reply: str, error: str) -> list[Turn]:

@@ -37,12 +37,19 @@ class Monitor:
         self.task = self.progress.add_task(label, total=total, completed=start_step, loss=float("nan"), lr=0.0,
                                            sps=0.0)
         self.progress.start()
+        self.label, self.total = label, total
+        # Without a terminal (CI logs, nohup) the live bar does not refresh: print a line every 5% instead.
+        self.plain_every = 0 if self.progress.console.is_terminal else max(1, total // 20)
 
     def log(self, state, lr: float, every: int = 1) -> None:
         if not self.enabled:
             return
         sps = state.samples / state.wall_s if state.wall_s else 0.0
         self.progress.update(self.task, completed=state.step, loss=state.losses[-1], lr=lr, sps=sps)
+        if self.plain_every and (state.step % self.plain_every == 0 or state.step == self.total):
+            eta = (self.total - state.step) * state.wall_s / max(1, state.step)
+            self.progress.console.print(f"{self.label}: step {state.step}/{self.total} loss {state.losses[-1]:.4f} "
+                                        f"lr {lr:.2e} {sps:.1f} samples/s eta {eta:.0f}s", highlight=False)
         if state.step % max(1, every):
             return
         row = {"step": state.step, "loss": state.losses[-1], "lr": lr, "samples": state.samples,

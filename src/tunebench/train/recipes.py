@@ -105,24 +105,35 @@ def apply_overrides(obj: Any, overrides: dict[str, Any], where: str = "") -> Any
         if isinstance(value, dict) and current is not None and (is_dataclass(current) or isinstance(current, list)):
             setattr(obj, key, apply_overrides(current, value, f"{path}."))
         elif isinstance(value, dict) and current is None and key == "lora":
-            setattr(obj, key, LoraConfig(**value))
+            setattr(obj, key, apply_overrides(LoraConfig(), value, f"{path}."))
+        elif _is_null(value) and "None" in str(next(f.type for f in fields(obj) if f.name == key)):
+            setattr(obj, key, None)  # `--set qformer.init_from=none` on an optional field
         else:
             setattr(obj, key, _coerce(value, current, path))
     return obj
 
 
+def _is_null(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() in {"none", "null"}
+
+
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Dotted keys -> nested dicts, merged deeply (`a.b.x` and `a.b.y` both survive)."""
     nested: dict[str, Any] = {}
     for key, value in flat.items():
         head, _, rest = key.partition(".")
-        if rest:
-            nested.setdefault(head, {})
-            nested[head] = {**nested[head], **_nest({rest: value})}
-        elif isinstance(value, dict) and isinstance(nested.get(head), dict):
-            nested[head].update(value)
-        else:
-            nested[head] = value
+        part = _nest({rest: value}) if rest else value
+        nested[head] = _merge(nested[head], part) if isinstance(nested.get(head), dict) else part
     return nested
+
+
+def _merge(base: dict[str, Any], extra: Any) -> Any:
+    if not isinstance(extra, dict):
+        return extra
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) else value
+    return out
 
 
 def _coerce(value: Any, current: Any, where: str) -> Any:
@@ -131,6 +142,8 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
         return _parse_scalar(value)
     if not isinstance(value, str) or isinstance(current, str):
         return value
+    if isinstance(current, list):  # `--set stage2.train=connector,llm`
+        return [item.strip() for item in value.split(",") if item.strip()]
     try:
         if isinstance(current, bool):
             if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
@@ -147,7 +160,7 @@ def _parse_scalar(text: str) -> Any:
             return kind(text)
         except ValueError:
             pass
-    return None if text.lower() in {"none", "null"} else text
+    return None if _is_null(text) else text
 
 
 def parse_sets(items: list[str]) -> dict[str, str]:

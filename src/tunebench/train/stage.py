@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,7 @@ from tunebench.train.loop import train
 from tunebench.train.recipes import Recipe, StageConfig
 
 SUMMARY = "train_summary.json"
+log = logging.getLogger(__name__)
 
 
 def records_hash(records: list[Record]) -> str:
@@ -81,11 +83,14 @@ def build_examples(model: VisionLanguageModel, records: list[Record]) -> list[di
         ex = model.encode(r.turns, record_id=r.id)
         ex["stem"] = stems[row[r.image]] if r.image else None
         examples.append(ex)
-    supervised = sum(sum(1 for label in ex["labels"][1:] if label != -100) for ex in examples)
-    if supervised == 0:
+    kept = [ex for ex in examples if any(label != -100 for label in ex["labels"][1:])]
+    if not kept:
         raise UserError("no answer token is supervised in the whole data set: the chat template and the label "
                         "masking disagree, or every answer is empty or truncated; training would learn nothing")
-    return examples
+    if len(kept) < len(examples):  # a step made only of such records would have nothing to average over
+        log.warning("dropped %d of %d records whose answers max_length %d cuts off entirely", len(examples) - len(kept),
+                    len(examples), model.cfg.max_length)
+    return kept
 
 
 def training_flops(model: VisionLanguageModel, tokens_seen: int, llm_trains: bool) -> float:

@@ -1,0 +1,268 @@
+"""Training throughput: tunebench's training path against a Hugging Face `Trainer` baseline, in one run.
+
+Both paths train the same VisionLanguageModel (same seed, so the same weights), the same trainable
+parameters, on the same records, with the same micro-batch size, bf16 autocast setting and number of
+samples. Only how the work is done differs:
+
+  tunebench  `build_examples` (frozen image features computed once per image and cached) + `train()`
+             (length-grouped batches, LM-head logits only at supervised positions), as `tunebench train` runs.
+  baseline   `transformers.Trainer`, as TRL / LLaVA-style scripts run it: a collator loads and preprocesses
+             the images of every batch, the vision tower runs inside every step, the LM head produces
+             full-vocabulary logits at every position with the standard causal-LM loss (labels -100),
+             random batches (no length grouping), tokenization in the dataset's `__getitem__`.
+
+Usage (from the repository root):
+  .venv/bin/python benchmarks/train_throughput.py [--stage stage1|stage2|both] [--samples N] [--arch llava]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Timer, cold_feature_cache, scratch_dir, settings_line, shapes_world, table  # noqa: E402
+
+RECIPES = {"llava": "llava-1.5", "minigpt4": "minigpt4"}
+
+
+@dataclass
+class Measured:
+    path: str
+    samples: int
+    tokens: int
+    seconds: float
+    loss_last: float
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds
+
+
+# ----- tunebench ----------------------------------------------------------------------------------------
+def fresh_model(recipe, stage, tower, seed: int):
+    """The model `run_stage` would train, with the stage's parts unfrozen; returns (model, param groups)."""
+    from tunebench.train.stage import prepare_model, select_trainable
+
+    model = prepare_model(recipe, stage, tower, init=None, qformer_run=None, seed=seed)
+    return model, select_trainable(model, stage)
+
+
+def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path) -> tuple[Measured, Measured, dict]:
+    """`build_examples` on a cold then a warm feature cache, then `train()`: the body of `run_stage`."""
+    from tunebench.models.batching import pad_batch
+    from tunebench.train.loop import train
+    from tunebench.train.stage import build_examples
+
+    model, groups = fresh_model(recipe, stage, tower, seed)
+    cold, warm, fit = Timer(), Timer(), Timer()
+    with cold_feature_cache(cache):
+        with cold.measure():
+            examples = build_examples(model, records)
+        with warm.measure():
+            examples = build_examples(model, records)
+    pad_id = model.tokenizer.pad_token_id
+    with fit.measure():
+        result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
+                       lambda m, b: m(b), stage.optim, run_dir=None, resume=False,
+                       lengths=[len(e["input_ids"]) for e in examples], label=f"tunebench {stage.name}")
+    tokens = sum(len(e["input_ids"]) for e in examples)
+    loss = result.losses[-1]
+    parts = {"features_cold_s": cold.seconds, "features_warm_s": warm.seconds, "train_s": fit.seconds,
+             "trainable": trainable_count(model)}
+    return (Measured("tunebench, cold feature cache", result.samples, tokens, cold.seconds + fit.seconds, loss),
+            Measured("tunebench, warm feature cache", result.samples, tokens, warm.seconds + fit.seconds, loss),
+            parts)
+
+
+# ----- baseline: transformers.Trainer, features on the fly --------------------------------------------
+class PixelsVLM(nn.Module):
+    """LLaVA's `LlavaLlamaForCausalLM.forward` on our modules: tower -> connector -> splice -> HF causal LM."""
+
+    def __init__(self, vlm):
+        super().__init__()
+        self.vlm = vlm
+
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor):
+        with torch.no_grad():  # the frozen tower (LLaVA's CLIPVisionTower.forward is @torch.no_grad())
+            features = self.vlm.tower(pixel_values)
+        image = self.vlm.connector(features)
+        embeds = self.vlm.llm.get_input_embeddings()(input_ids)
+        is_image = (input_ids == self.vlm.image_token_id).unsqueeze(-1)
+        embeds = embeds.masked_scatter(is_image, image.to(embeds.dtype).reshape(-1, image.shape[-1]))
+        # Full-vocabulary logits at every position; HF's ForCausalLMLoss (shift, -100 ignored, mean).
+        return self.vlm.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels, use_cache=False)
+
+
+class LazyRecords(torch.utils.data.Dataset):
+    """LLaVA's LazySupervisedDataset: tokenize in __getitem__, keep the image as a path."""
+
+    def __init__(self, vlm, records: Sequence):
+        self.vlm = vlm
+        self.records = list(records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict:
+        r = self.records[i]
+        return {"image": r.image, **self.vlm.encode(r.turns, record_id=r.id)}
+
+
+class PixelCollator:
+    """Load + preprocess the images of the batch, right-pad ids (labels with -100); counts what it saw."""
+
+    def __init__(self, tower, pad_id: int):
+        self.tower = tower
+        self.pad_id = pad_id
+        self.samples = 0
+        self.tokens = 0
+
+    def __call__(self, items: list[dict]) -> dict:
+        from tunebench.models.features import open_image
+
+        width = max(len(it["input_ids"]) for it in items)
+        ids = [list(it["input_ids"]) + [self.pad_id] * (width - len(it["input_ids"])) for it in items]
+        labels = [list(it["labels"]) + [-100] * (width - len(it["labels"])) for it in items]
+        mask = [[1] * len(it["input_ids"]) + [0] * (width - len(it["input_ids"])) for it in items]
+        self.samples += len(items)
+        self.tokens += sum(len(it["input_ids"]) for it in items)
+        return {"pixel_values": self.tower.preprocess([open_image(it["image"]) for it in items]),
+                "input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "labels": torch.tensor(labels)}
+
+
+def trainer_args(stage, out: Path):
+    from transformers import TrainingArguments
+
+    cfg = stage.optim
+    return TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="cosine", num_train_epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed,
+        bf16=cfg.bf16, use_cpu=not torch.cuda.is_available(), train_sampling_strategy="random",
+        report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True,
+        dataloader_num_workers=0, dataloader_pin_memory=False, remove_unused_columns=False)
+
+
+def run_baseline(recipe, stage, tower, records, seed: int, out: Path) -> tuple[Measured, dict]:
+    from transformers import Trainer
+
+    model, _ = fresh_model(recipe, stage, tower, seed)
+    collator = PixelCollator(tower, model.tokenizer.pad_token_id)
+    trainer = Trainer(model=PixelsVLM(model), args=trainer_args(stage, out),
+                      train_dataset=LazyRecords(model, records), data_collator=collator)
+    fit = Timer()
+    with fit.measure():
+        output = trainer.train()
+    logged = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    loss = logged[-1] if logged else float(output.training_loss)
+    return (Measured("baseline: HF Trainer, features on the fly", collator.samples, collator.tokens,
+                     fit.seconds, loss), {"trainable": trainable_count(model)})
+
+
+def trainable_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def reset_accelerate() -> None:
+    """Each path builds its own Accelerator; clear the process-wide state between them."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+# ----- driver -------------------------------------------------------------------------------------------
+def stage_config(recipe, name: str):
+    stage = copy.deepcopy(next(s for s in recipe.stages if s.name == name))
+    stage.optim.epochs = 1.0
+    stage.optim.max_steps = None
+    stage.optim.checkpoint_every = 0
+    return stage
+
+
+def bench_stage(recipe, name: str, tower, records, seed: int, work: Path) -> list[list[object]]:
+    stage = stage_config(recipe, name)
+    stage.optim.seed = seed
+    ours_cold, ours_warm, parts = run_tunebench(recipe, stage, tower, records, seed, work / f"cache-{name}")
+    reset_accelerate()
+    base, base_parts = run_baseline(recipe, stage, tower, records, seed, work / f"trainer-{name}")
+    reset_accelerate()
+    if base.samples != ours_cold.samples or base.tokens != ours_cold.tokens:
+        raise RuntimeError(f"paths saw different work: baseline {base.samples} samples/{base.tokens} tokens, "
+                           f"tunebench {ours_cold.samples}/{ours_cold.tokens}")
+    if base_parts["trainable"] != parts["trainable"]:
+        raise RuntimeError("paths train different parameter counts")
+    print(f"{name}: trains {'+'.join(stage.train)} ({parts['trainable']:,} parameters), "
+          f"micro-batch {stage.optim.batch_size}, bf16={stage.optim.bf16}, template {stage.template}; "
+          f"tunebench features cold {parts['features_cold_s']:.1f} s, warm {parts['features_warm_s']:.2f} s, "
+          f"train {parts['train_s']:.1f} s", flush=True)
+    return [_row(name, m, base) for m in (base, ours_cold, ours_warm)]
+
+
+def _row(stage: str, m: Measured, base: Measured) -> list[object]:
+    return [stage, m.path, m.samples, m.tokens, m.seconds, m.samples_per_s, m.tokens_per_s,
+            f"{m.samples_per_s / base.samples_per_s:.2f}x", m.loss_last]
+
+
+def load_records(shapes: Path, stages: list[str], recipe, n: int) -> dict[str, list]:
+    from tunebench.train.pipeline import load_train_data
+
+    data = load_train_data(shapes)
+    out = {}
+    for name in stages:
+        kind = next(s for s in recipe.stages if s.name == name).data
+        records = data.for_stage(kind)
+        if len(records) < n:
+            raise SystemExit(f"{name}: only {len(records)} {kind} records in {shapes}, asked for {n}")
+        out[name] = records[:n]
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", choices=["stage1", "stage2", "both"], default="both")
+    parser.add_argument("--samples", type=int, default=64, help="training samples per stage and path")
+    parser.add_argument("--arch", choices=sorted(RECIPES), default="llava")
+    parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from tunebench.components import load_vision_tower
+    from tunebench.train.recipes import get_recipe
+
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipe = get_recipe(RECIPES[args.arch])
+    stages = ["stage1", "stage2"] if args.stage == "both" else [args.stage]
+    with scratch_dir("tunebench-train-bench-") as work:
+        shapes = args.shapes or shapes_world(work / "shapes", train=args.samples, test=1, seed=args.seed)
+        records = load_records(shapes, stages, recipe, args.samples)
+        tower = load_vision_tower(recipe.model.vision, allow_pickle=recipe.model.allow_pickle)
+        print(settings_line(recipe=recipe.name, vision=recipe.model.vision, llm=recipe.model.llm,
+                            samples=args.samples), flush=True)
+        rows = [row for name in stages for row in bench_stage(recipe, name, tower, records[name], args.seed, work)]
+    print()
+    print(table(["stage", "path", "samples", "tokens", "s", "samples/s", "tokens/s", "vs baseline", "last loss"],
+                rows))
+    print("tokens = all input tokens (image + text, no padding); both paths see the same samples and tokens.")
+
+
+if __name__ == "__main__":
+    main()

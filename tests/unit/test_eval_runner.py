@@ -1,0 +1,105 @@
+"""`tunebench eval`: results.json in lmms-eval's layout, --limit, and resume after kill -9 without duplicates."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.procs import cli, jsonl_rows, kill_when, run, start, subprocess_env, tail
+from tests.helpers.threads import torch_threads
+from tests.helpers.tiny_world import make_world, tiny_eval_vlm
+from tunebench.cli import main
+from tunebench.core.io import read_json
+from tunebench.evaluation.runner import evaluate
+from tunebench.evaluation.tasks import get_task, load_task_records
+from tunebench.models.checkpoint import load_run, save_run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    make_world(root / "world", train=2, test=16)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TUNEBENCH_CACHE", str(root / "cache"))
+    save_run(tiny_eval_vlm(root / "parts", "llava", seed=1), root / "run", llm_trained=True)
+    mp.undo()
+    return root
+
+
+@pytest.fixture(autouse=True)
+def cache(root, monkeypatch):
+    monkeypatch.setenv("TUNEBENCH_CACHE", str(root / "cache"))
+
+
+def test_results_json_follows_the_lmms_eval_layout(root, tmp_path):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])
+    model = load_run(root / "run")
+    results = evaluate(model, task, records, tmp_path, batch_size=8, scoring="likelihood", model_name="tiny")
+    assert read_json(tmp_path / "results.json") == results
+    head = results["results"]["pope"]
+    assert head["alias"] == "pope"
+    assert {"mean_f1,none", "mean_accuracy,none"} <= set(head) and all(
+        isinstance(v, float | int) for k, v in head.items() if k.endswith(",none"))
+    assert results["configs"]["pope"]["scoring"] == "likelihood"
+    assert results["configs"]["pope"]["generation_kwargs"]["do_sample"] is False
+    assert results["n-samples"]["pope"] == {"original": len(records), "effective": len(records)}
+    assert results["headline"]["name"] == "pope_mean_f1"
+    assert results["headline"]["value"] == pytest.approx(head["mean_f1,none"])
+    assert results["config"] == {"model": "tiny", "batch_size": 8, "scoring": "likelihood"}
+    hashes = results["hashes"]
+    assert {"data", "connector", "llm", "vision"} <= set(hashes)
+    assert all(re.fullmatch(r"[0-9a-f]{16}", hashes[k]) for k in ("data", "connector", "llm"))
+    timing = results["timing"]
+    assert timing["samples_predicted"] == len(records) and timing["predict_s"] > 0 and timing["samples_per_s"] > 0
+    assert {"versions", "platform", "created_utc"} <= set(results)
+    rows = jsonl_rows(tmp_path / "samples.jsonl")
+    assert [r["id"] for r in rows] != [] and sorted(r["id"] for r in rows) == sorted(r.id for r in records)
+    assert {"id", "image", "prompt", "raw", "parsed", "answers", "score", "meta"} <= set(rows[0])
+    assert all(r["raw"] in ("Yes", "No") for r in rows)
+
+
+def test_limit_evaluates_the_first_n_samples(root, tmp_path):
+    main(["eval", str(root / "run"), "--task", "vqav2", "--data", str(root / "world"), "--out", str(tmp_path),
+          "--limit", "5", "--batch-size", "4"])
+    results = read_json(tmp_path / "results.json")
+    first = [r.id for r in load_task_records(get_task("vqav2"), [root / "world"])[:5]]
+    assert results["n-samples"]["vqav2"] == {"original": 5, "effective": 5}
+    assert sorted(r["id"] for r in jsonl_rows(tmp_path / "samples.jsonl")) == sorted(first)
+
+
+def eval_cmd(root: Path, out: Path, batch_size: int, *extra: str) -> list[str]:
+    return cli(["eval", root / "run", "--task", "pope", "--data", root / "world", "--out", out,
+                "--batch-size", str(batch_size), *extra])
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(root):
+    env = subprocess_env(root / "cache")
+    reference, killed = root / "eval-reference", root / "eval-killed"
+    ref = start(eval_cmd(root, reference, 16), env, root / "eval-reference.log")
+    proc = start(eval_cmd(root, killed, 2), env, root / "eval-killed-1.log")
+    samples = killed / "samples.jsonl"
+    kill_when(proc, lambda: len(jsonl_rows(samples)) >= 10, root / "eval-killed-1.log")
+    assert ref.wait(timeout=120) == 0, tail(root / "eval-reference.log")
+    before = jsonl_rows(samples)
+    total = len(jsonl_rows(reference / "samples.jsonl"))
+    assert 10 <= len(before) < total and not (killed / "results.json").exists()
+
+    run(eval_cmd(root, killed, 2, "--resume"), env, root / "eval-killed-2.log")
+    rows = jsonl_rows(samples)
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) == total  # every sample once
+    assert rows[: len(before)] == before  # kept, not recomputed
+    want, got = read_json(reference / "results.json"), read_json(killed / "results.json")
+    assert got["results"] == want["results"] and got["summary"] == want["summary"]
+    assert got["timing"]["samples_predicted"] == total - len(before)
+    by_id = {r["id"]: r for r in jsonl_rows(reference / "samples.jsonl")}
+    assert all(r["raw"] == by_id[r["id"]]["raw"] for r in rows)

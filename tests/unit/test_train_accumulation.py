@@ -1,0 +1,86 @@
+"""Token-weighted accumulation: a step's loss is the mean over all its supervised tokens, however it is split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.helpers.threads import torch_threads
+from tests.helpers.tiny_world import make_world, tiny_recipe
+from tunebench.components import load_vision_tower
+from tunebench.models.batching import pad_batch
+from tunebench.train.loop import OptimConfig, train
+from tunebench.train.pipeline import load_train_data
+from tunebench.train.sampling import step_plan
+from tunebench.train.stage import build_examples, prepare_model, select_trainable
+
+STEPS = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("accumulation")
+    make_world(root / "world", train=12)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def cache(root, monkeypatch):
+    monkeypatch.setenv("TUNEBENCH_CACHE", str(root / "cache"))
+
+
+def fresh(root: Path):
+    recipe = tiny_recipe(root / "parts")
+    stage = recipe.stages[0]  # captions: lengths differ, so micro-batches hold unequal token counts
+    model = prepare_model(recipe, stage, load_vision_tower(recipe.model.vision), None, None, seed=0)
+    groups = select_trainable(model, stage)
+    examples = build_examples(model, load_train_data(root / "world").captions)
+    return model, groups, examples
+
+
+def optim(batch_size: int, grad_accum: int) -> OptimConfig:
+    return OptimConfig(lr=1e-2, warmup_ratio=0.0, batch_size=batch_size, grad_accum=grad_accum, bf16=False,
+                       group_by_length=False, max_grad_norm=0.0, epochs=2, max_steps=STEPS, seed=4)
+
+
+def run(root: Path, batch_size: int, grad_accum: int) -> tuple[list[float], dict[str, torch.Tensor]]:
+    model, groups, examples = fresh(root)
+    pad = model.tokenizer.pad_token_id
+    result = train(model, groups, examples, lambda items: pad_batch(items, pad, "right"), lambda m, b: m(b),
+                   optim(batch_size, grad_accum))
+    assert result.steps == STEPS
+    return result.losses, {n: p.detach().clone() for n, p in model.connector.named_parameters()}
+
+
+def test_accumulating_two_micro_batches_equals_one_batch_of_twice_the_size(root):
+    losses_big, weights_big = run(root, batch_size=4, grad_accum=1)
+    losses_acc, weights_acc = run(root, batch_size=2, grad_accum=2)
+    assert losses_acc == pytest.approx(losses_big, abs=1e-6, rel=0)
+    initial = {n: p.detach() for n, p in fresh(root)[0].connector.named_parameters()}
+    for name, tensor in weights_big.items():
+        assert not torch.equal(tensor, initial[name])  # it trained
+        torch.testing.assert_close(weights_acc[name], tensor, atol=1e-6, rtol=1e-5)
+
+
+def test_step_loss_is_the_mean_over_every_supervised_token_of_the_step(root):
+    model, _, examples = fresh(root)
+    first = step_plan(len(examples), 2, 2, 1, 2, seed=4)[0]
+    pad = model.tokenizer.pad_token_id
+    token_sum, tokens, per_batch = 0.0, 0, []
+    with torch.no_grad():
+        for mb in first:
+            out = model.loss(pad_batch([examples[i] for i in mb], pad, "right"))
+            token_sum += float(out.loss) * out.n_tokens
+            tokens += out.n_tokens
+            per_batch.append(float(out.loss))
+    losses, _ = run(root, batch_size=2, grad_accum=2)
+    assert losses[0] == pytest.approx(token_sum / tokens, abs=1e-6)
+    assert abs(sum(per_batch) / len(per_batch) - token_sum / tokens) > 1e-5  # a plain mean of means would differ

@@ -54,15 +54,28 @@ def cold_feature_cache(root: Path) -> Iterator[Path]:
 
 @dataclass
 class Timer:
+    """Wall-clock seconds, and CPU seconds of this process (all threads): on a shared machine the CPU time
+    moves less with other jobs' load than the wall time does."""
+
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     @contextlib.contextmanager
     def measure(self) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds += time.perf_counter() - start
+            self.cpu_seconds += time.process_time() - cpu
+
+
+def load_average() -> str:
+    """The 1-minute load average (how busy the shared machine was), or "n/a"."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
 
 
 def settings_line(**extra: object) -> str:
@@ -73,6 +86,7 @@ def settings_line(**extra: object) -> str:
         "cpus": os.cpu_count(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "machine": platform.machine(),
+        "load": load_average(),
         **extra,
     }
     return "settings: " + ", ".join(f"{k}={v}" for k, v in info.items())

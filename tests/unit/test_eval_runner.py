@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("eval")
-    make_world(root / "world", train=2, test=16)
+    make_world(root / "world", train=2, test=10)
     mp = pytest.MonkeyPatch()
     mp.setenv("TUNEBENCH_CACHE", str(root / "cache"))
     save_run(tiny_eval_vlm(root / "parts", "llava", seed=1), root / "run", llm_trained=True)
@@ -74,6 +75,36 @@ def test_limit_evaluates_the_first_n_samples(root, tmp_path):
     first = [r.id for r in load_task_records(get_task("vqav2"), [root / "world"])[:5]]
     assert results["n-samples"]["vqav2"] == {"original": 5, "effective": 5}
     assert sorted(r["id"] for r in jsonl_rows(tmp_path / "samples.jsonl")) == sorted(first)
+
+
+def test_resume_drops_a_torn_last_line_and_predicts_that_sample_again(root, tmp_path):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:12]
+    model = load_run(root / "run")
+    full = evaluate(model, task, records, tmp_path, batch_size=4)
+    samples = tmp_path / "samples.jsonl"
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines[:5]) + lines[5][: len(lines[5]) // 2])  # a crash in the middle of a write
+    again = evaluate(model, task, records, tmp_path, batch_size=4, resume=True)
+    ids = [r["id"] for r in jsonl_rows(samples)]
+    assert len(ids) == len(set(ids)) == len(records)
+    assert again["timing"]["samples_predicted"] == len(records) - 5
+    assert again["results"] == full["results"]
+
+
+def test_resume_never_reuses_predictions_of_another_model_or_scoring(root, tmp_path, caplog):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:4]
+    model = load_run(root / "run")
+    evaluate(model, task, records, tmp_path, batch_size=4)
+    assert evaluate(model, task, records, tmp_path, resume=True)["timing"]["samples_predicted"] == 0
+    with caplog.at_level(logging.WARNING, logger="tunebench.evaluation.runner"):
+        other = evaluate(model, task, records, tmp_path, scoring="likelihood", resume=True)
+    assert other["timing"]["samples_predicted"] == len(records) and "another model, task or scoring" in caplog.text
+    model.weights_hashes = {**model.weights_hashes, "connector": "0" * 16}
+    again = evaluate(model, task, records, tmp_path, scoring="likelihood", resume=True)
+    assert again["timing"]["samples_predicted"] == len(records)
+    assert len(jsonl_rows(tmp_path / "samples.jsonl")) == len(records)
 
 
 def eval_cmd(root: Path, out: Path, batch_size: int, *extra: str) -> list[str]:

@@ -3,12 +3,13 @@ official metric, written atomically as results.json in lmms-eval's results layou
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from tunebench.core.io import append_jsonl, atomic_write_json, read_jsonl, sha256_json
+from tunebench.core.io import append_jsonl, atomic_write_json, read_json, read_jsonl, sha256_json
 from tunebench.core.provenance import environment
 from tunebench.data.records import Record
 from tunebench.evaluation.engine import predict
@@ -16,22 +17,36 @@ from tunebench.evaluation.metrics import METRICS
 from tunebench.evaluation.tasks import Task
 
 SAMPLES = "samples.jsonl"
+SAMPLES_KEY = "samples.key.json"  # what made samples.jsonl: a resume never mixes in another model's answers
 RESULTS = "results.json"
+log = logging.getLogger(__name__)
 
 
 def records_hash(records: list[Record]) -> str:
     return sha256_json([[r.id, r.image, r.question, list(r.answers)] for r in records])[:16]
 
 
-def _done(out: Path, resume: bool) -> dict[str, dict]:
-    path = out / SAMPLES
-    if not resume or not path.exists():
+def _done(out: Path, resume: bool, key: dict) -> dict[str, dict]:
+    """Samples already predicted (with --resume) by the same model, task and scoring; else a fresh start."""
+    path, meta = out / SAMPLES, out / SAMPLES_KEY
+    stale = resume and path.exists() and meta.exists() and read_json(meta) != key
+    if stale:
+        log.warning("%s holds predictions of another model, task or scoring: predicting every sample again", path)
+    if not resume or stale or not path.exists():
         path.unlink(missing_ok=True)
+        atomic_write_json(meta, key)
         return {}
-    rows = {}
-    for row in read_jsonl(path):
-        rows[row["id"]] = row
-    return rows
+    atomic_write_json(meta, key)
+    text = path.read_bytes()
+    complete = text.rfind(b"\n") + 1
+    if complete < len(text):  # a line cut short by a crash: drop it, so appends start on a fresh line
+        with open(path, "r+b") as fh:
+            fh.truncate(complete)
+    return {row["id"]: row for row in read_jsonl(path)}
+
+
+def _samples_key(model, task: Task, scoring: str) -> dict:
+    return {"task": task.name, "scoring": scoring, "weights": dict(getattr(model, "weights_hashes", {}))}
 
 
 def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: int = 16,
@@ -40,7 +55,7 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metric = METRICS[task.metric]
-    done = _done(out, resume)
+    done = _done(out, resume, _samples_key(model, task, scoring))
     todo = [r for r in records if r.id not in done]
     start = time.perf_counter()
     progress = Progress(TextColumn(f"[bold]eval {task.name}[/]"), BarColumn(), MofNCompleteColumn(),

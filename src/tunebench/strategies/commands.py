@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+# Piped output gets a wide table instead of Rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 150)
 
 DATA_HELP = """
 Your own data (JSON lines, UTF-8, one object per line):
@@ -68,6 +70,7 @@ def strategies(
     updates: Path | None = typer.Option(None, help="Changed documents JSONL for the freshness task."),
     llm: str | None = typer.Option(None, help="Registered LLM name or local Hugging Face folder."),
     seed: int | None = typer.Option(None, help="Seed for data generation, training and bootstrap."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
 ) -> None:
     """Measure prompting, RAG and fine-tuning side by side: quality with 95% CIs, latency, prompt size,
     one-off cost and the cost of updating knowledge."""
@@ -75,7 +78,7 @@ def strategies(
     from tunebench.strategies.config import load_config
     from tunebench.strategies.pipeline import run_strategies
 
-    cfg = load_config(profile, config, llm=llm, seed=seed)
+    cfg = load_config(profile, config, llm=llm, seed=seed, threads=threads)
     results = run_strategies(cfg, out, corpus, qa, updates)
     print_results(results)
     html, md = render_report(results, out)

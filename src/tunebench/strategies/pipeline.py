@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from tunebench.core.io import atomic_write_json, atomic_write_text, sha256_file
@@ -141,10 +142,20 @@ def freshness_base(runner: Runner) -> None:
 def run_strategies(cfg: StrategiesConfig, out: Path, corpus: Path | None = None, qa: Path | None = None,
                    updates: Path | None = None, console: Console | None = None) -> dict[str, Any]:
     """Everything, in one process; returns the results dict that is also written to out/results.json."""
+    previous_threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, out, corpus, qa, updates, console or Console(stderr=True))
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(cfg: StrategiesConfig, out: Path, corpus: Path | None, qa: Path | None, updates: Path | None,
+         console: Console) -> dict[str, Any]:
     from tunebench.components import load_embedder, load_llm
     from tunebench.strategies.retrieval import st_embed_fn
 
-    console = console or Console(stderr=True)
     start = time.perf_counter()
     seed_everything(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)

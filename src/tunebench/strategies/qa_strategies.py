@@ -75,11 +75,11 @@ def structured(ctx: QAContext, items: Sequence[QAItem], batch_size: int) -> list
     """JSON {"answer": ...} validated against the schema; invalid replies are re-asked with the error.
     A reply still invalid after the retries counts as no answer: a program could not have read it."""
     def answer(conversations):
-        return ctx.gen.answer(conversations, ctx.cfg.generation.json_tokens, prefix="{", batch_size=batch_size)
+        return ctx.gen.answer(conversations, ctx.cfg.generation.answer_json_tokens, prefix="{", batch_size=batch_size)
 
     replies = generate_structured(answer, [prompts.qa_structured(q.question) for q in items], QAAnswer,
                                   ctx.cfg.structured_retries)
-    return [{"id": q.id, "raw": r.raw, "prediction": r.value["answer"] if r.value else "",
+    return [{"id": q.id, "raw": r.raw, "prediction": str(r.value["answer"]) if r.value else "",
              "prompt_tokens": r.prompt_tokens, "ms": r.ms, "valid": float(r.value is not None),
              "attempts": r.attempts} for q, r in zip(items, replies, strict=True)]
 

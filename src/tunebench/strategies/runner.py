@@ -142,6 +142,9 @@ class Runner:
     def knowledge(self, names: Sequence[str], ctx: QAContext, train_key: str = "") -> None:
         entry = self.tasks["knowledge"]["strategies"]
         for name in names:
+            if name == "few_shot" and not self.task.train:
+                self.tasks["knowledge"].setdefault("skipped", {})[name] = "no questions with split 'train'"
+                continue
             measured = self._qa(name, ctx, self.task.test, self.cfg.generation.latency_probe)
             keys = ("em", "f1", "valid") if name == "structured" else ("em", "f1")
             baseline = entry["zero_shot"]["rows"] if "zero_shot" in entry else None

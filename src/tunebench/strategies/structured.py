@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from tunebench.data.records import Turn
 from tunebench.strategies.generation import Generation
@@ -19,8 +19,10 @@ from tunebench.strategies.prompts import retry_turns
 
 
 class QAAnswer(BaseModel):
+    """{"answer": ...}: a string, or a JSON number for numeric answers; nothing else."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
-    answer: StrictStr
+    answer: StrictStr | StrictInt | StrictFloat
 
 
 def find_json_object(text: str) -> str | None:

@@ -66,7 +66,7 @@ def load_corpus(path: str | Path) -> list[Doc]:
         where = f"{path}:{lineno}"
         doc_id = _text(row, "id", where)
         if doc_id in docs:
-            raise DataError(f"duplicate id '{doc_id}'", where=f"{where} field 'id'")
+            raise DataError(f"field 'id': duplicate id '{doc_id}'", where=where)
         docs[doc_id] = Doc(doc_id, _text(row, "title", where), _text(row, "text", where))
     return list(docs.values())
 
@@ -78,7 +78,7 @@ def load_qa(path: str | Path, doc_ids: set[str]) -> list[QAItem]:
         where = f"{path}:{lineno}"
         qid = _text(row, "id", where)
         if qid in items:
-            raise DataError(f"duplicate id '{qid}'", where=f"{where} field 'id'")
+            raise DataError(f"field 'id': duplicate id '{qid}'", where=where)
         split = row.get("split")
         if split not in SPLITS:
             raise DataError(f"field 'split' must be one of {', '.join(SPLITS)}", where=where)

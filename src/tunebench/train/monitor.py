@@ -68,10 +68,16 @@ class Monitor:
 
 
 def _truncate_after(metrics: Path, step: int) -> None:
-    """On resume, drop metric rows logged after the checkpoint we resume from."""
+    """On resume, drop metric rows logged after the checkpoint we resume from (and a line a crash cut short)."""
     if not metrics.exists():
         return
     import json
 
-    keep = [line for line in metrics.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    def row_step(line: str) -> float:
+        try:
+            return json.loads(line)["step"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return float("inf")
+
+    keep = [line for line in metrics.read_text().splitlines() if line.strip() and row_step(line) <= step]
     atomic_write_text(metrics, "".join(line + "\n" for line in keep))

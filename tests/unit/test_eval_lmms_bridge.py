@@ -1,0 +1,233 @@
+"""The lmms-eval model "tunebench", driven with Instance-shaped requests (lmms-eval itself is optional)."""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import importlib.util
+import sys
+import tomllib
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.threads import torch_threads
+from tests.helpers.tiny_world import make_world, tiny_eval_vlm
+from tunebench.core.errors import DataError, UserError
+from tunebench.evaluation import lmms_bridge
+from tunebench.evaluation.engine import predict
+from tunebench.evaluation.lmms_bridge import TunebenchLMM, parse_model_args
+from tunebench.evaluation.tasks import get_task, load_task_records
+from tunebench.models.checkpoint import save_run
+from tunebench.models.features import open_image
+
+SEEDS = {"llava": 1, "minigpt4": 0}  # tiny models that answer POPE both ways (see test_eval_batch_invariance)
+
+
+@dataclass
+class Request:
+    """What the bridge reads of lmms-eval's `Instance`: `.args`."""
+
+    args: tuple
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lmms")
+    make_world(root / "world", train=2, test=6)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def cache(root, monkeypatch):
+    monkeypatch.setenv("TUNEBENCH_CACHE", str(root / "cache"))
+
+
+@pytest.fixture(scope="module", params=["llava", "minigpt4"])
+def run_dir(request, root) -> Path:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TUNEBENCH_CACHE", str(root / "cache"))
+    out = root / f"run-{request.param}"
+    save_run(tiny_eval_vlm(root / "parts", request.param, seed=SEEDS[request.param]), out, llm_trained=True)
+    mp.undo()
+    return out
+
+
+def bridge(run_dir: Path, batch_size: int, records) -> TunebenchLMM:
+    lm = TunebenchLMM.create_from_arg_string(f"run={run_dir},batch_size={batch_size}",
+                                             {"batch_size": 1, "max_batch_size": None, "device": None})
+    lm.task_dict = {"shapes": {"test": [{"image": open_image(r.image), "question": r.question} for r in records]}}
+    return lm
+
+
+def visual(doc: dict) -> list:
+    return [doc["image"]]
+
+
+def generate_requests(task, records, **gen_kwargs: Any) -> list[Request]:
+    return [Request((task.question(r), dict(gen_kwargs), visual, i, "shapes", "test")) for i, r in enumerate(records)]
+
+
+def test_generate_until_answers_like_tunebench_eval_at_any_batch_size(root, run_dir):
+    task = get_task("vqav2")
+    records = load_task_records(task, [root / "world"])
+    lm = bridge(run_dir, 16, records)
+    assert lm.batch_size == 16  # --model_args win over lmms-eval's CLI default
+    want = {p.record.id: p.raw for p in predict(lm.model, task, records, batch_size=16)}
+    got = lm.generate_until(generate_requests(task, records, max_new_tokens=task.max_new_tokens))
+    assert got == [want[r.id] for r in records]
+    assert len(set(got)) > 1
+    assert bridge(run_dir, 1, records).generate_until(generate_requests(task, records, max_new_tokens=12)) == got
+
+
+def test_requests_are_answered_in_order_across_windows(root, run_dir, monkeypatch):
+    task = get_task("vqav2")
+    records = load_task_records(task, [root / "world"])[:12]
+    lm = bridge(run_dir, 4, records)
+    whole = lm.generate_until(generate_requests(task, records))
+    monkeypatch.setattr(lmms_bridge, "WINDOW", 5)
+    assert lm.generate_until(generate_requests(task, records)) == whole
+
+
+def test_until_and_max_new_tokens_cut_the_answer(root, run_dir):
+    task = get_task("vqav2")
+    records = load_task_records(task, [root / "world"])[:8]
+    lm = bridge(run_dir, 4, records)
+    full = lm.generate_until(generate_requests(task, records, max_new_tokens=12))
+    short = lm.generate_until(generate_requests(task, records, max_new_tokens=3))
+    # the tiny tokenizer decodes its (character) tokens joined by spaces
+    assert all(f.startswith(s) and len(s.split()) <= 3 for s, f in zip(short, full, strict=True))
+    assert short != full
+    stop = next(f for f in full if len(f.split()) >= 3).split()[1]
+    cut = lm.generate_until(generate_requests(task, records, max_new_tokens=12, until=["@@", stop]))
+    assert cut == [f.split(stop)[0].strip() for f in full] != full
+
+
+def test_loglikelihood_ranks_answers_like_tunebench_eval(root, run_dir):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:24]
+    requests = []
+    for i, r in enumerate(records):
+        requests.append(Request((task.question(r), "Yes", visual, i, "shapes", "test")))
+        requests.append(Request((task.question(r), lambda doc: " No ", visual, i, "shapes", "test")))
+    lm = bridge(run_dir, 16, records)
+    scores = lm.loglikelihood(requests)
+    assert all(isinstance(lp, float) and lp < 0 and isinstance(greedy, bool) for lp, greedy in scores)
+    picked = ["Yes" if scores[2 * i][0] > scores[2 * i + 1][0] else "No" for i in range(len(records))]
+    want = {p.record.id: p.raw for p in predict(lm.model, task, records, batch_size=16, scoring="likelihood")}
+    assert picked == [want[r.id] for r in records]
+    assert len(set(picked)) == 2
+    alone = bridge(run_dir, 1, records).loglikelihood(requests)
+    assert [g for _, g in alone] == [g for _, g in scores]
+    assert [lp for lp, _ in alone] == pytest.approx([lp for lp, _ in scores], abs=1e-5)
+
+
+def test_is_greedy_says_whether_greedy_decoding_starts_with_the_continuation(root, run_dir):
+    task = get_task("vqav2")
+    records = load_task_records(task, [root / "world"])[:8]
+    lm = bridge(run_dir, 8, records)
+    first = lm.generate_until(generate_requests(task, records, max_new_tokens=1))  # one (character) token
+    requests, expected = [], []
+    for i, (record, token) in enumerate(zip(records, first, strict=True)):
+        if len(token) != 1:  # whitespace or a word token: not a one-character answer
+            continue
+        for answer in (token, "Z" if token != "Z" else "Q"):
+            requests.append(Request((task.question(record), answer, visual, i, "shapes", "test")))
+            expected.append(answer == token)
+    assert sum(expected) >= 3
+    assert [greedy for _, greedy in lm.loglikelihood(requests)] == expected
+
+
+def test_one_image_per_prompt(root, run_dir):
+    records = load_task_records(get_task("pope"), [root / "world"])[:1]
+    lm = bridge(run_dir, 4, records)
+    with pytest.raises(DataError, match="one image per prompt"):
+        lm.generate_until([Request(("q", {}, lambda doc: [doc["image"]] * 2, 0, "shapes", "test"))])
+    with pytest.raises(DataError, match="no document 5"):
+        lm.generate_until([Request(("q", {}, visual, 5, "shapes", "test"))])
+
+
+def test_model_args_parsing():
+    assert parse_model_args("run=/a/b, batch_size=16,flag=true,x=0.5") == {
+        "run": "/a/b", "batch_size": 16, "flag": True, "x": 0.5}
+    with pytest.raises(UserError, match="key=value"):
+        parse_model_args("run")
+
+
+def test_imports_without_lmms_eval_on_a_stand_in_of_the_same_interface():
+    installed = importlib.util.find_spec("lmms_eval") is not None
+    assert lmms_bridge.HAVE_LMMS_EVAL is installed
+    if not installed:
+        assert issubclass(TunebenchLMM, lmms_bridge._StandInLMM)
+        for name in ("loglikelihood", "generate_until", "generate_until_multi_round"):
+            assert name in lmms_bridge._StandInLMM.__abstractmethods__ and callable(getattr(TunebenchLMM, name))
+        assert not TunebenchLMM.__abstractmethods__
+
+
+def fake_lmms_eval() -> dict[str, types.ModuleType]:
+    """The three lmms-eval modules the bridge touches, as in 0.7: base class, registry, manifests."""
+    modules = {name: types.ModuleType(name) for name in (
+        "lmms_eval", "lmms_eval.api", "lmms_eval.api.model", "lmms_eval.api.registry", "lmms_eval.models",
+        "lmms_eval.models.registry_v2")}
+
+    class lmms(abc.ABC):  # lmms-eval's name
+        def __init__(self) -> None:
+            self.task_dict, self.cache_hook = {}, None
+
+        @abc.abstractmethod
+        def generate_until(self, requests): ...
+
+    registry: dict[str, type] = {}
+
+    def register_model(*names):
+        def decorate(cls):
+            assert issubclass(cls, lmms)
+            registry.update(dict.fromkeys(names, cls))
+            return cls
+        return decorate
+
+    @dataclass(frozen=True)
+    class ModelManifest:
+        model_id: str
+        simple_class_path: str | None = None
+        chat_class_path: str | None = None
+
+    modules["lmms_eval.api.model"].lmms = lmms
+    modules["lmms_eval.api.registry"].register_model = register_model
+    modules["lmms_eval.api.registry"].MODEL_REGISTRY = registry
+    modules["lmms_eval.models.registry_v2"].ModelManifest = ModelManifest
+    return modules
+
+
+def test_with_lmms_eval_the_class_registers_as_tunebench(monkeypatch):
+    modules = fake_lmms_eval()
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    spec = importlib.util.spec_from_file_location("lmms_bridge_under_lmms_eval", lmms_bridge.__file__)
+    copy = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, copy)
+    spec.loader.exec_module(copy)
+    assert copy.HAVE_LMMS_EVAL
+    assert modules["lmms_eval.api.registry"].MODEL_REGISTRY["tunebench"] is copy.TunebenchLMM
+    assert issubclass(copy.TunebenchLMM, modules["lmms_eval.api.model"].lmms)
+    entry = copy.manifest()
+    assert (entry.model_id, entry.chat_class_path) == ("tunebench", None)
+    module_name, _, cls_name = entry.simple_class_path.rpartition(".")
+    assert getattr(importlib.import_module(module_name), cls_name) is TunebenchLMM
+
+
+def test_pyproject_declares_the_entry_point():
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    target = pyproject["project"]["entry-points"]["lmms_eval.models"]["tunebench"]
+    module_name, _, attr = target.partition(":")
+    assert getattr(importlib.import_module(module_name), attr) is lmms_bridge.manifest
+    assert "lmms-eval" in " ".join(pyproject["project"]["optional-dependencies"]["lmms"])

@@ -11,6 +11,9 @@ samples. Only how the work is done differs:
              full-vocabulary logits at every position with the standard causal-LM loss (labels -100),
              random batches (no length grouping), tokenization in the dataset's `__getitem__`.
 
+Model loading is timed for neither path. With --repeats R the two paths alternate (A B, B A, ...) and the
+fastest repeat of each is reported (on a shared machine, other jobs only ever add time).
+
 Usage (from the repository root):
   .venv/bin/python benchmarks/train_throughput.py [--stage stage1|stage2|both] [--samples N] [--arch llava]
 """
@@ -20,8 +23,8 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -32,16 +35,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, cold_feature_cache, scratch_dir, settings_line, shapes_world, table
 
 RECIPES = {"llava": "llava-1.5", "minigpt4": "minigpt4"}
+BASELINE = "baseline: HF Trainer, features on the fly"
+OURS_COLD = "tunebench, cold feature cache"
+OURS_WARM = "tunebench, warm feature cache"
 
 
 @dataclass
 class Measured:
     path: str
     samples: int
-    tokens: int
+    tokens: int  # real input tokens (image + text), no padding
     seconds: float
     cpu_seconds: float
-    loss_last: float
+    work: dict[str, int] = field(default_factory=dict)  # padded positions, LM-head positions
 
     @property
     def samples_per_s(self) -> float:
@@ -50,6 +56,25 @@ class Measured:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds
+
+
+@dataclass
+class WorkCounter:
+    """What a path's collate function handed to the model: samples, tokens, padded and LM-head positions."""
+
+    samples: int = 0
+    tokens: int = 0
+    padded: int = 0
+    head: int = 0
+
+    def add(self, lengths: Sequence[int], head: int) -> None:
+        self.samples += len(lengths)
+        self.tokens += sum(lengths)
+        self.padded += len(lengths) * max(lengths)
+        self.head += head
+
+    def work(self) -> dict[str, int]:
+        return {"padded positions": self.padded, "LM-head positions": self.head}
 
 
 # ----- tunebench ----------------------------------------------------------------------------------------
@@ -61,7 +86,20 @@ def fresh_model(recipe, stage, tower, seed: int):
     return model, select_trainable(model, stage)
 
 
-def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path) -> tuple[Measured, Measured, dict]:
+def counting_pad(pad_id: int, counter: WorkCounter) -> Callable[[list], dict]:
+    """`run_stage`'s collate function (right padding), counting the work it hands out."""
+    from tunebench.models.batching import pad_batch
+    from tunebench.train.loop import supervised_units
+
+    def collate(items: list) -> dict:
+        batch = pad_batch(items, pad_id, "right")
+        counter.add([len(e["input_ids"]) for e in items], supervised_units(batch))
+        return batch
+
+    return collate
+
+
+def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path) -> tuple[Measured, Measured]:
     """`build_examples` on a cold then a warm feature cache, then `train()`: the body of `run_stage`."""
     from tunebench.models.batching import pad_batch
     from tunebench.train.loop import train
@@ -76,27 +114,27 @@ def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path) -> tupl
             examples = build_examples(model, records)
     pad_id = model.tokenizer.pad_token_id
     warm_up(model, lambda: model(pad_batch(examples[:2], pad_id, "right"))[0])
+    counter = WorkCounter()
     with fit.measure():
-        result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
-                       lambda m, b: m(b), stage.optim, run_dir=None, resume=False,
-                       lengths=[len(e["input_ids"]) for e in examples], label=f"tunebench {stage.name}")
-    tokens = sum(len(e["input_ids"]) for e in examples)
-    loss = result.losses[-1]
-    parts = {"features_cold_s": cold.seconds, "features_warm_s": warm.seconds, "train_s": fit.seconds,
-             "trainable": trainable_count(model)}
-    return (Measured("tunebench, cold feature cache", result.samples, tokens, cold.seconds + fit.seconds,
-                     cold.cpu_seconds + fit.cpu_seconds, loss),
-            Measured("tunebench, warm feature cache", result.samples, tokens, warm.seconds + fit.seconds,
-                     warm.cpu_seconds + fit.cpu_seconds, loss),
-            parts)
+        result = train(model, groups, examples, counting_pad(pad_id, counter), lambda m, b: m(b), stage.optim,
+                       run_dir=None, resume=False, lengths=[len(e["input_ids"]) for e in examples],
+                       label=f"tunebench {stage.name}")
+    if result.samples != counter.samples:
+        raise RuntimeError(f"train() counted {result.samples} samples, its collate function {counter.samples}")
+    work = {**counter.work(), "trainable": trainable_count(model), "features cold s": cold.seconds,
+            "features warm s": warm.seconds}
+    return (Measured(OURS_COLD, counter.samples, counter.tokens, cold.seconds + fit.seconds,
+                     cold.cpu_seconds + fit.cpu_seconds, work),
+            Measured(OURS_WARM, counter.samples, counter.tokens, warm.seconds + fit.seconds,
+                     warm.cpu_seconds + fit.cpu_seconds, work))
 
 
-def warm_up(model: nn.Module, loss_of_two_samples) -> None:
+def warm_up(model: nn.Module, loss_of_two_samples: Callable[[], torch.Tensor]) -> None:
     """One untimed forward/backward on two samples, so neither path pays the process's one-time costs
     (thread pools, kernel selection) inside its timing; no optimizer step, so the weights do not change."""
-    from tunebench.core.device import autocast
+    from tunebench.core.device import autocast, pick_device
 
-    with autocast(torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")):
+    with autocast(pick_device()):
         loss = loss_of_two_samples()
     loss.backward()
     model.zero_grad(set_to_none=True)
@@ -138,23 +176,22 @@ class LazyRecords(torch.utils.data.Dataset):
 
 
 class PixelCollator:
-    """Load + preprocess the images of the batch, right-pad ids (labels with -100); counts what it saw."""
+    """Load + preprocess the images of the batch, right-pad ids (labels with -100); counts the work."""
 
     def __init__(self, tower, pad_id: int):
         self.tower = tower
         self.pad_id = pad_id
-        self.samples = 0
-        self.tokens = 0
+        self.counter = WorkCounter()
 
     def __call__(self, items: list[dict]) -> dict:
         from tunebench.models.features import open_image
 
-        width = max(len(it["input_ids"]) for it in items)
+        lengths = [len(it["input_ids"]) for it in items]
+        width = max(lengths)
         ids = [list(it["input_ids"]) + [self.pad_id] * (width - len(it["input_ids"])) for it in items]
         labels = [list(it["labels"]) + [-100] * (width - len(it["labels"])) for it in items]
-        mask = [[1] * len(it["input_ids"]) + [0] * (width - len(it["input_ids"])) for it in items]
-        self.samples += len(items)
-        self.tokens += sum(len(it["input_ids"]) for it in items)
+        mask = [[1] * n + [0] * (width - n) for n in lengths]
+        self.counter.add(lengths, head=len(items) * width)  # logits at every position, padding included
         return {"pixel_values": self.tower.preprocess([open_image(it["image"]) for it in items]),
                 "input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask), "labels": torch.tensor(labels)}
 
@@ -172,21 +209,21 @@ def trainer_args(stage, out: Path):
         dataloader_num_workers=0, dataloader_pin_memory=False, remove_unused_columns=False)
 
 
-def run_baseline(recipe, stage, tower, records, seed: int, out: Path) -> tuple[Measured, dict]:
+def run_baseline(recipe, stage, tower, records, seed: int, out: Path) -> Measured:
     from transformers import Trainer
 
     model, _ = fresh_model(recipe, stage, tower, seed)
     wrapped, dataset = PixelsVLM(model), LazyRecords(model, records)
-    warm_up(model, lambda: wrapped(**PixelCollator(tower, model.tokenizer.pad_token_id)([dataset[0], dataset[1]])).loss)
-    collator = PixelCollator(tower, model.tokenizer.pad_token_id)
+    pad_id = model.tokenizer.pad_token_id
+    warm_up(model, lambda: wrapped(**PixelCollator(tower, pad_id)([dataset[0], dataset[1]])).loss)
+    collator = PixelCollator(tower, pad_id)
     trainer = Trainer(model=wrapped, args=trainer_args(stage, out), train_dataset=dataset, data_collator=collator)
     fit = Timer()
     with fit.measure():
-        output = trainer.train()
-    logged = [row["loss"] for row in trainer.state.log_history if "loss" in row]
-    loss = logged[-1] if logged else float(output.training_loss)
-    return (Measured("baseline: HF Trainer, features on the fly", collator.samples, collator.tokens,
-                     fit.seconds, fit.cpu_seconds, loss), {"trainable": trainable_count(model)})
+        trainer.train()
+    c = collator.counter
+    work = {**c.work(), "trainable": trainable_count(model)}
+    return Measured(BASELINE, c.samples, c.tokens, fit.seconds, fit.cpu_seconds, work)
 
 
 def trainable_count(model: nn.Module) -> int:
@@ -201,31 +238,52 @@ def reset_accelerate() -> None:
 
 
 # ----- driver -------------------------------------------------------------------------------------------
-def stage_config(recipe, name: str):
+def stage_config(recipe, name: str, seed: int):
     stage = copy.deepcopy(next(s for s in recipe.stages if s.name == name))
     stage.optim.epochs = 1.0
     stage.optim.max_steps = None
     stage.optim.checkpoint_every = 0
+    stage.optim.seed = seed
     return stage
 
 
-def bench_stage(recipe, name: str, tower, records, seed: int, work: Path) -> list[list[object]]:
-    stage = stage_config(recipe, name)
-    stage.optim.seed = seed
-    ours_cold, ours_warm, parts = run_tunebench(recipe, stage, tower, records, seed, work / f"cache-{name}")
-    reset_accelerate()
-    base, base_parts = run_baseline(recipe, stage, tower, records, seed, work / f"trainer-{name}")
-    reset_accelerate()
-    if base.samples != ours_cold.samples or base.tokens != ours_cold.tokens:
-        raise RuntimeError(f"paths saw different work: baseline {base.samples} samples/{base.tokens} tokens, "
-                           f"tunebench {ours_cold.samples}/{ours_cold.tokens}")
-    if base_parts["trainable"] != parts["trainable"]:
-        raise RuntimeError("paths train different parameter counts")
-    print(f"{name}: trains {'+'.join(stage.train)} ({parts['trainable']:,} parameters), "
-          f"micro-batch {stage.optim.batch_size}, bf16={stage.optim.bf16}, template {stage.template}; "
-          f"tunebench features cold {parts['features_cold_s']:.1f} s, warm {parts['features_warm_s']:.2f} s, "
-          f"train {parts['train_s']:.1f} s", flush=True)
-    return [_row(name, m, base) for m in (base, ours_cold, ours_warm)]
+def repeat_paths(recipe, stage, tower, records, seed: int, work: Path, repeats: int) -> dict[str, list[Measured]]:
+    """Run both paths `repeats` times, alternating which goes first."""
+    runs: dict[str, list[Measured]] = {BASELINE: [], OURS_COLD: [], OURS_WARM: []}
+    for r in range(repeats):
+        for who in ("ours", "base") if r % 2 == 0 else ("base", "ours"):
+            if who == "ours":
+                cold, warm = run_tunebench(recipe, stage, tower, records, seed, work / f"cache-{stage.name}-{r}")
+                runs[OURS_COLD].append(cold)
+                runs[OURS_WARM].append(warm)
+            else:
+                runs[BASELINE].append(run_baseline(recipe, stage, tower, records, seed, work / f"trainer-{r}"))
+            reset_accelerate()
+    return runs
+
+
+def bench_stage(recipe, name: str, tower, records, seed: int, work: Path, repeats: int) -> list[list[object]]:
+    stage = stage_config(recipe, name, seed)
+    runs = repeat_paths(recipe, stage, tower, records, seed, work, repeats)
+    best = {path: min(ms, key=lambda m: m.seconds) for path, ms in runs.items()}
+    base, ours = best[BASELINE], best[OURS_COLD]
+    if (base.samples, base.tokens, base.work["trainable"]) != (ours.samples, ours.tokens, ours.work["trainable"]):
+        raise RuntimeError(f"paths differ in samples, tokens or trainable parameters:\n{base}\n{ours}")
+    describe_stage(stage, runs)
+    return [_row(name, m, base) for m in best.values()]
+
+
+def describe_stage(stage, runs: dict[str, list[Measured]]) -> None:
+    o, b = runs[OURS_COLD][0].work, runs[BASELINE][0].work
+    trainable = o["trainable"]
+    walls = "; ".join(f"{label} " + ", ".join(f"{m.seconds:.1f}" for m in runs[path])
+                      for label, path in (("baseline", BASELINE), ("tunebench cold", OURS_COLD)))
+    print(f"{stage.name}: trains {'+'.join(stage.train)} ({trainable:,} parameters), micro-batch "
+          f"{stage.optim.batch_size}, bf16={stage.optim.bf16}, template {stage.template}\n"
+          f"  padded positions: tunebench {o['padded positions']:,} / baseline {b['padded positions']:,}; "
+          f"LM-head positions: tunebench {o['LM-head positions']:,} / baseline {b['LM-head positions']:,}\n"
+          f"  tunebench features: cold {o['features cold s']:.2f} s, warm {o['features warm s']:.2f} s; "
+          f"wall s per repeat ({walls})", flush=True)
 
 
 def _row(stage: str, m: Measured, base: Measured) -> list[object]:
@@ -252,6 +310,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stage", choices=["stage1", "stage2", "both"], default="both")
     parser.add_argument("--samples", type=int, default=32, help="training samples per stage and path")
     parser.add_argument("--arch", choices=sorted(RECIPES), default="llava")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each path (alternating order; best kept)")
     parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
@@ -272,12 +331,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         records = load_records(shapes, stages, recipe, args.samples)
         tower = load_vision_tower(recipe.model.vision, allow_pickle=recipe.model.allow_pickle)
         print(settings_line(recipe=recipe.name, vision=recipe.model.vision, llm=recipe.model.llm,
-                            samples=args.samples), flush=True)
-        rows = [row for name in stages for row in bench_stage(recipe, name, tower, records[name], args.seed, work)]
+                            samples=args.samples, repeats=args.repeats), flush=True)
+        rows = [row for name in stages
+                for row in bench_stage(recipe, name, tower, records[name], args.seed, work, args.repeats)]
+    print(settings_line(when="end"))
     print()
     print(table(["stage", "path", "samples", "tokens", "wall s", "samples/s", "tokens/s", "speed-up",
                  "CPU s", "CPU speed-up"], rows))
-    print("tokens = all input tokens (image + text, no padding): both paths see the same samples and tokens, so "
+    print("tokens = real input tokens (image + text, no padding): both paths see the same samples and tokens, so "
           "the tokens/s ratio equals the samples/s ratio. speed-up = baseline wall s / path wall s; CPU s = this "
           "process's CPU time (all threads), less sensitive to other jobs on a shared machine.")
 

@@ -122,7 +122,7 @@ def test_every_strategy_is_measured_on_every_task(run):
 
 
 def test_costs_and_freshness_updates_are_timed(run):
-    results, out = run
+    results, _ = run
     costs = results["costs"]
     for key in ("index_build_s", "example_index_s", "reindex_s", "finetune_train_s", "retrain_s",
                 "format_finetune_train_s"):

@@ -80,7 +80,14 @@ def profile(name: str) -> BenchConfig:
                               "stage2": {"optim": {"batch_size": 8}}},
         )
     if name == "default":
-        return BenchConfig(profile="default", arms=list(MAIN_ARMS), common_overrides={"qformer_optim": {"epochs": 2}})
+        # Sized to finish within ~30 minutes on a 2-core CPU: 640 captions, 480 multi-turn instruction
+        # records (~1,400 answers), micro-batch 8 (more updates per sample at this small scale).
+        return BenchConfig(
+            profile="default", data=DataSpec(captions=640, instructions=480, eval_per_task=120),
+            arms=list(MAIN_ARMS),
+            common_overrides={"qformer_optim": {"epochs": 2}, "stage1": {"optim": {"batch_size": 8}},
+                              "stage2": {"optim": {"batch_size": 8}}},
+        )
     if name == "full":
         return BenchConfig(
             profile="full",

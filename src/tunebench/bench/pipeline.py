@@ -126,6 +126,7 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
 
 def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, list[Record]], out: Path,
                  tower) -> dict:
+    from tunebench.core.device import pick_device
     from tunebench.evaluation.runner import RESULTS, SAMPLES, evaluate
     from tunebench.evaluation.tasks import get_task
     from tunebench.models.checkpoint import load_run
@@ -138,7 +139,7 @@ def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, lis
             results[task] = read_json(folder / RESULTS)
             continue
         _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
-        model = model or load_run(run, tower=tower)
+        model = model or load_run(run, tower=tower).to(pick_device())
         spec = get_task(task)
         scoring = cfg.scoring if spec.candidates else "generate"
         results[task] = evaluate(model, spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,

@@ -20,8 +20,10 @@ def eval_command(
     scoring: str = typer.Option("generate", help="generate | likelihood (closed answer sets: yes/no)"),
     limit: int | None = typer.Option(None, help="Only the first N samples."),
     resume: bool = typer.Option(False, help="Skip samples already in OUT/samples.jsonl."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 (default: CUDA when present)."),
 ) -> None:
     """Evaluate a trained model on one benchmark with its official metric."""
+    from tunebench.core.device import pick_device
     from tunebench.evaluation.runner import evaluate
     from tunebench.evaluation.tasks import get_task, load_task_records
     from tunebench.models.checkpoint import load_run
@@ -29,7 +31,7 @@ def eval_command(
     spec = get_task(task)
     records = load_task_records(spec, data, image_folder)
     records = records[:limit] if limit else records
-    model = load_run(run)
+    model = load_run(run).to(pick_device(device))
     results = evaluate(model, spec, records, out, batch_size=batch_size, scoring=scoring, resume=resume,
                        model_name=str(run))
     head = results["headline"]

@@ -179,8 +179,8 @@ class VisionLanguageModel(nn.Module):
         scores = torch.empty(bsz, len(candidates))
         for j, cand in enumerate(candidates):
             pad = width - len(cand)
-            tail = torch.tensor(list(cand) + [self.tokenizer.pad_token_id] * pad).expand(bsz, -1)
-            tail_mask = torch.tensor([1] * len(cand) + [0] * pad).expand(bsz, -1)
+            tail = torch.tensor(list(cand) + [self.tokenizer.pad_token_id] * pad, device=self.device).expand(bsz, -1)
+            tail_mask = torch.tensor([1] * len(cand) + [0] * pad, device=self.device).expand(bsz, -1)
             ids = torch.cat([batch["input_ids"], tail], dim=1)
             mask = torch.cat([batch["attention_mask"], tail_mask], dim=1)
             extended = {**batch, "input_ids": ids, "attention_mask": mask, "position_ids": position_ids(mask)}

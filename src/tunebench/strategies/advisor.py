@@ -150,11 +150,12 @@ def advise(results: dict, constraints: Constraints, task: str = "knowledge", res
 
 
 def _freshness_filter(evidence: dict[str, Evidence], fresh: dict, c: Constraints, resamples: int) -> None:
-    measured = {n: f["after"] for n, f in fresh.items() if n in evidence}
+    """Only strategies that meet the constraints compete here: the bar is the best feasible freshness."""
     for name, e in evidence.items():
-        if name not in measured:
+        if name not in fresh:
             e.reasons.append(f"knowledge changes {c.update_frequency}, but it was not measured on changed facts "
                              "(it has no way to learn them)")
+    measured = {n: fresh[n]["after"] for n, e in evidence.items() if n in fresh and not e.reasons}
     if not measured:
         return
     best = max(measured, key=lambda n: measured[n]["metrics"]["f1"]["mean"])

@@ -113,6 +113,8 @@ def pretrain_qformer(records: list[Record], tower, cfg: PretrainConfig, out: Pat
 def itc_loss(qformer: QFormer, batch: dict) -> float:
     """Contrastive loss on one fixed batch (the held-out captions): comparable before and after training."""
     qformer.eval()
+    device = next(qformer.parameters()).device
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     with torch.random.fork_rng():
         itc, _ = contrastive_losses(qformer, batch["feats"], batch["input_ids"], batch["attention_mask"],
                                     batch["cids"])
@@ -129,7 +131,9 @@ def retrieval_recall(qformer: QFormer, feats: torch.Tensor, row: dict[str, int],
                     return_tensors="pt")
     images = sorted({p for p, _ in pairs})
     truth = {p: {c for q, c in pairs if q == p} for p in images}
-    sim = qformer.similarity(feats[[row[p] for p in images]], tok["input_ids"], tok["attention_mask"])
+    device = next(qformer.parameters()).device
+    sim = qformer.similarity(feats[[row[p] for p in images]].to(device), tok["input_ids"].to(device),
+                             tok["attention_mask"].to(device))
     top = sim.argmax(dim=1).tolist()
     hits = sum(captions[t] in truth[p] for p, t in zip(images, top, strict=True))
     chance = sum(len(truth[p]) for p in images) / (len(images) * len(captions))

@@ -102,15 +102,35 @@ def training_flops(model: VisionLanguageModel, tokens_seen: int, llm_trains: boo
     return 2.0 * (llm_params + connector_params) * tokens_seen * (1 + backward)
 
 
+RUN_KEY = "run_key.json"
+
+
+def claim_run_dir(out: Path, spec: dict) -> None:
+    """Record what a run directory is for; refuse to reuse or resume one that was made for something else."""
+    key = sha256_json(spec)
+    path = out / RUN_KEY
+    if path.is_file():
+        if read_json(path)["key"] != key:
+            raise UserError("this run folder holds a run with a different recipe, data, model or seed; "
+                            "choose another --out (or delete it) to train anew", where=str(out))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"key": key, "spec": spec})
+
+
 def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Path, tower,
               init: Path | None = None, qformer_run: Path | None = None, resume: bool = True,
               seed: int = 0) -> dict:
-    """Train one stage into `out` (a run directory). A finished run is reused, a killed one resumed."""
+    """Train one stage into `out` (a run directory). A finished run is reused, a killed one resumed, but only
+    when it was started with the same recipe stage, model, data, starting point and seed."""
     out = Path(out)
+    stage.optim.seed = seed
+    claim_run_dir(out, {"recipe": recipe.name, "stage": asdict(stage), "model": asdict(recipe.model),
+                        "data": records_hash(records), "init": str(init or ""), "seed": seed,
+                        "qformer": str(qformer_run or "")})
     if (out / SUMMARY).is_file():
         return read_json(out / SUMMARY)
     start = time.perf_counter()
-    stage.optim.seed = seed
     model = prepare_model(recipe, stage, tower, init, qformer_run, seed)
     groups = select_trainable(model, stage)
     if stage.gradient_checkpointing:

@@ -78,6 +78,13 @@ def load_average() -> str:
         return "n/a"
 
 
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def settings_line(**extra: object) -> str:
     """Machine and run settings printed with every result."""
     info = {

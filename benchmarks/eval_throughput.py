@@ -110,6 +110,18 @@ def warm_up(model, task, records) -> None:
         list(predict(model, task, records[:1]))
 
 
+def describe_work(model, task, records, batch_size: int) -> str:
+    """Load-independent work of each path: tower forwards, prompt positions prefilled, generate calls."""
+    lengths = sorted(len(model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"])
+                     for r in records)
+    chunks = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
+    padded = sum(len(c) * max(c) for c in chunks)
+    images = len({r.image for r in records if r.image})
+    return (f"work: tower images tunebench {images} / baseline {sum(1 for r in records if r.image)}; "
+            f"prompt positions prefilled tunebench {padded:,} (padded) / baseline {sum(lengths):,}; "
+            f"generate calls tunebench {len(chunks)} / baseline {len(records)}")
+
+
 def differences(ours: dict[str, str], base: dict[str, str]) -> list[str]:
     if ours.keys() != base.keys():
         raise RuntimeError("the two paths answered different questions")
@@ -119,12 +131,13 @@ def differences(ours: dict[str, str], base: dict[str, str]) -> list[str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="vqav2", help="vqav2 | gqa | pope | mme (from the Shapes world)")
-    parser.add_argument("--n", type=int, default=32, help="questions (the first N of the task)")
+    parser.add_argument("--n", type=int, default=64, help="questions (the first N of the task)")
     parser.add_argument("--run", type=Path, default=None, help="a trained run folder (else a fresh LLaVA model)")
     parser.add_argument("--arch", choices=["llava", "minigpt4"], default="llava", help="fresh model's design")
     parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
     parser.add_argument("--batch-size", type=int, default=16, help="tunebench's batch size")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (0: torch's default); 1 keeps timings stable on a shared machine")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -133,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from tunebench.evaluation.tasks import get_task, load_task_records
 
     args = parse_args(argv)
-    if args.threads:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     task = get_task(args.task)
     with scratch_dir("tunebench-eval-bench-") as work:
@@ -151,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         base = run_baseline(model, task, records)
     rows = [[m.path, m.samples, m.seconds, m.samples_per_s, f"{base.seconds / m.seconds:.2f}x", m.cpu_seconds,
              f"{base.cpu_seconds / m.cpu_seconds:.2f}x"] for m in (base, cold, warm)]
+    print(describe_work(model, task, records, args.batch_size))
+    print(settings_line(when="end"))
     print()
     print(table(["path", "questions", "wall s", "samples/s", "speed-up", "CPU s", "CPU speed-up"], rows))
     print("speed-up = baseline wall s / path wall s; CPU s = this process's CPU time (all threads), less "

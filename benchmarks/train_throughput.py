@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, cold_feature_cache, scratch_dir, settings_line, shapes_world, table
+from _common import Timer, cold_feature_cache, peak_rss_gb, scratch_dir, settings_line, shapes_world, table
 
 RECIPES = {"llava": "llava-1.5", "minigpt4": "minigpt4"}
 BASELINE = "baseline: HF Trainer, features on the fly"
@@ -238,8 +239,9 @@ def reset_accelerate() -> None:
 
 
 # ----- driver -------------------------------------------------------------------------------------------
-def stage_config(recipe, name: str, seed: int):
+def stage_config(recipe, name: str, seed: int, batch_size: int | None):
     stage = copy.deepcopy(next(s for s in recipe.stages if s.name == name))
+    stage.optim.batch_size = batch_size or stage.optim.batch_size
     stage.optim.epochs = 1.0
     stage.optim.max_steps = None
     stage.optim.checkpoint_every = 0
@@ -259,11 +261,13 @@ def repeat_paths(recipe, stage, tower, records, seed: int, work: Path, repeats: 
             else:
                 runs[BASELINE].append(run_baseline(recipe, stage, tower, records, seed, work / f"trainer-{r}"))
             reset_accelerate()
+            gc.collect()  # free the path's model and optimizer state before the next one starts
     return runs
 
 
-def bench_stage(recipe, name: str, tower, records, seed: int, work: Path, repeats: int) -> list[list[object]]:
-    stage = stage_config(recipe, name, seed)
+def bench_stage(recipe, name: str, tower, records, args: argparse.Namespace, work: Path) -> list[list[object]]:
+    seed, repeats = args.seed, args.repeats
+    stage = stage_config(recipe, name, seed, args.batch_size)
     runs = repeat_paths(recipe, stage, tower, records, seed, work, repeats)
     best = {path: min(ms, key=lambda m: m.seconds) for path, ms in runs.items()}
     base, ours = best[BASELINE], best[OURS_COLD]
@@ -308,11 +312,14 @@ def load_records(shapes: Path, stages: list[str], recipe, n: int) -> dict[str, l
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=["stage1", "stage2", "both"], default="both")
-    parser.add_argument("--samples", type=int, default=32, help="training samples per stage and path")
+    parser.add_argument("--samples", type=int, default=64, help="training samples per stage and path")
     parser.add_argument("--arch", choices=sorted(RECIPES), default="llava")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="micro-batch of both paths (default: the recipe stage's, 16); smaller needs less memory")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each path (alternating order; best kept)")
     parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (0: torch's default); 1 keeps timings stable on a shared machine")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -322,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from tunebench.train.recipes import get_recipe
 
     args = parse_args(argv)
-    if args.threads:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     recipe = get_recipe(RECIPES[args.arch])
     stages = ["stage1", "stage2"] if args.stage == "both" else [args.stage]
@@ -333,8 +340,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(settings_line(recipe=recipe.name, vision=recipe.model.vision, llm=recipe.model.llm,
                             samples=args.samples, repeats=args.repeats), flush=True)
         rows = [row for name in stages
-                for row in bench_stage(recipe, name, tower, records[name], args.seed, work, args.repeats)]
-    print(settings_line(when="end"))
+                for row in bench_stage(recipe, name, tower, records[name], args, work)]
+    print(settings_line(when="end", peak_rss_gb=f"{peak_rss_gb():.1f}"))
     print()
     print(table(["stage", "path", "samples", "tokens", "wall s", "samples/s", "tokens/s", "speed-up",
                  "CPU s", "CPU speed-up"], rows))

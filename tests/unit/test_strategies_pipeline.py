@@ -18,6 +18,7 @@ from tunebench.models.batching import pad_batch
 from tunebench.strategies import finetune as ft
 from tunebench.strategies import prompts
 from tunebench.strategies.config import STRATEGIES, StrategiesConfig
+from tunebench.strategies.constrained import cut_value, fill_object
 from tunebench.strategies.extraction import format_items
 from tunebench.strategies.generation import Generator
 from tunebench.strategies.pipeline import run_strategies
@@ -105,7 +106,8 @@ def test_every_strategy_is_measured_on_every_task(run):
     tasks = results["tasks"]
     assert list(tasks["knowledge"]["strategies"]) == list(STRATEGIES)
     assert list(tasks["format"]["strategies"]) == ["zero_shot", "few_shot", "cot", "structured", "finetune"]
-    assert list(tasks["freshness"]["strategies"]) == ["zero_shot", "rag", "finetune", "finetune_rag"]
+    assert list(tasks["freshness"]["strategies"]) == ["zero_shot", "rag", "finetune_rag", "finetune",
+                                                      "finetune_rag+retrain"]
     for task, keys in (("knowledge", ("em", "f1")), ("format", ("valid", "em", "f1"))):
         for name, s in tasks[task]["strategies"].items():
             assert s["n"] == len(s["rows"]) == tasks[task]["n_test"]
@@ -117,6 +119,8 @@ def test_every_strategy_is_measured_on_every_task(run):
                 assert s["vs_zero_shot"]["f1"]["n"] == s["n"]
     knowledge = tasks["knowledge"]["strategies"]
     assert knowledge["structured"]["metrics"]["valid"]["n"] == 4
+    for row in tasks["format"]["strategies"]["structured"]["rows"]:  # constrained: keys always right
+        assert row["raw"].startswith('{"customer": "') and '"wheelchair_access": ' in row["raw"]
     assert knowledge["rag"]["prompt_tokens"]["mean"] > knowledge["zero_shot"]["prompt_tokens"]["mean"]
     assert all(len(r["retrieved"]) == 2 for r in knowledge["rag"]["rows"])
 
@@ -130,7 +134,8 @@ def test_costs_and_freshness_updates_are_timed(run):
     assert costs["finetune"]["steps"] == 2 and costs["finetune_update"]["examples"] > 0
     fresh = results["tasks"]["freshness"]["strategies"]
     assert fresh["rag"]["update_s"] == costs["reindex_s"] and fresh["finetune"]["update_s"] == costs["retrain_s"]
-    assert fresh["finetune_rag"]["update_s"] == pytest.approx(costs["reindex_s"] + costs["retrain_s"])
+    assert fresh["finetune_rag"]["update_s"] == costs["reindex_s"]
+    assert fresh["finetune_rag+retrain"]["update_s"] == pytest.approx(costs["reindex_s"] + costs["retrain_s"])
     assert fresh["zero_shot"]["update_s"] is None
     assert fresh["rag"]["before"]["n"] == fresh["rag"]["after"]["n"] == 3
     assert all("stale" in row for row in fresh["rag"]["after"]["rows"])
@@ -199,12 +204,14 @@ def test_user_corpus_and_questions(parts, tmp_path):
          "doc_ids": ["a"]},
         {"id": "t2", "question": "What does Korr Works make?", "answers": ["kettles"], "split": "test"},
     ])
-    cfg = tiny_config(*parts, knowledge_strategies=["zero_shot", "few_shot", "rag"], format_strategies=["zero_shot"],
-                      freshness_strategies=[])
+    cfg = tiny_config(*parts, knowledge_strategies=["zero_shot", "few_shot", "structured", "rag"],
+                      format_strategies=["structured"], freshness_strategies=[], structured_mode="retry")
     results = run_strategies(cfg, tmp_path / "out", corpus, qa)
     knowledge = results["tasks"]["knowledge"]
     assert results["data"]["source"] == "user" and "freshness" not in results["tasks"]
-    assert list(knowledge["strategies"]) == ["zero_shot", "rag"] and "few_shot" in knowledge["skipped"]
+    assert list(knowledge["strategies"]) == ["zero_shot", "structured", "rag"] and "few_shot" in knowledge["skipped"]
+    format_rows = results["tasks"]["format"]["strategies"]["structured"]["rows"]
+    assert all(1 <= row["attempts"] <= 2 for row in knowledge["strategies"]["structured"]["rows"] + format_rows)
     assert results["retrieval"]["hybrid"]["recall@2"]["n"] == 2
 
 
@@ -220,3 +227,29 @@ def test_cli_reports_a_bad_line_in_one_line(tmp_path, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "c.jsonl:2: field 'title' must be a non-empty string" in err
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), [
+    ('Mira Olsen", "x": 1', "string", "Mira Olsen"),
+    ("Mira \\ Olsen\nand more", "string", "Mira Olsen and more"),
+    (" 12 seats", "integer", "12"),
+    ("twelve", "integer", ""),
+    ("45.50 crowns", "number", "45.50"),
+    ("true,", "boolean", "true"),
+    ("maybe", "boolean", ""),
+])
+def test_cut_value_keeps_what_the_type_allows(text, kind, value):
+    assert cut_value(text, kind) == value
+
+
+def test_constrained_decoding_always_writes_the_keys_and_a_boolean_choice(parts):
+    llm = load_llm(str(parts[0]))
+    gen = Generator(llm.model, llm.tokenizer, batch_size=2)
+    fields = {"name": "string", "count": "integer", "ok": "boolean"}
+    filled = fill_object(gen, [prompts.fmt_zero_shot("a"), prompts.fmt_zero_shot("bb"), prompts.qa_zero_shot("c")],
+                         fields, value_tokens=5)
+    for item in filled:
+        assert item.text.startswith('{"name": "') and '", "count": ' in item.text
+        assert item.text.endswith(('"ok": true}', '"ok": false}')) and item.prompt_tokens > 0 and item.ms > 0
+    picks, shares = gen.choose([gen.encode(prompts.qa_zero_shot("x"))], ("yes", "no"))
+    assert picks[0] in ("yes", "no") and len(shares) == 1

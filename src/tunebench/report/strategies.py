@@ -69,10 +69,10 @@ def freshness_figure(fresh: dict) -> str:
     left.set_xticks(list(x), names, rotation=25, fontsize=8)
     left.set_title("EM % on changed facts")
     left.legend(fontsize=8)
-    costs = [s["update_s"] or 0.0 for s in fresh["strategies"].values()]
-    right.bar(names, [max(c, 1e-3) for c in costs], color="#b3261e")
+    updated = {n: s["update_s"] for n, s in fresh["strategies"].items() if s.get("update_s")}
+    right.bar(list(updated), list(updated.values()), color="#b3261e")
     right.set_yscale("log")
-    right.set_title("update cost (s, log scale)")
+    right.set_title("update cost (s, log scale; strategies with an update)")
     right.tick_params(axis="x", rotation=25, labelsize=8)
     return figure_uri(fig)
 

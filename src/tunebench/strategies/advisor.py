@@ -21,7 +21,8 @@ from tunebench.strategies.scoring import paired
 
 UPDATES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 QUALITY = {"knowledge": "f1", "format": "em"}
-UPDATE_COST = {"rag": ("reindex_s",), "finetune": ("retrain_s",), "finetune_rag": ("retrain_s", "reindex_s")}
+# What each strategy must redo when knowledge changes, when the results carry no freshness entry for it.
+UPDATE_COST = {"rag": ("reindex_s",), "finetune": ("retrain_s",), "finetune_rag": ("reindex_s",)}
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -86,7 +87,9 @@ def _latency(summary: dict) -> float | None:
 
 def _evidence(name: str, summary: dict, metric: str, costs: dict, per_year: int, fresh: dict) -> Evidence:
     ci = summary["metrics"][metric]
-    update_s = sum(costs.get(key, 0.0) for key in UPDATE_COST.get(name, ()))
+    measured_update = (fresh.get(name) or {}).get("update_s")
+    update_s = measured_update if measured_update is not None else sum(
+        costs.get(key, 0.0) for key in UPDATE_COST.get(name, ()))
     after = (fresh.get(name) or {}).get("after")
     return Evidence(name, ci["mean"], ci["low"], ci["high"], _latency(summary), summary["one_off_s"], update_s,
                     summary["one_off_s"] + update_s * per_year,
@@ -118,7 +121,9 @@ def _significantly_worse(rows_a: list, rows_best: list, key: str, resamples: int
 def advise(results: dict, constraints: Constraints, task: str = "knowledge", resamples: int = 1000) -> Advice:
     if task not in results.get("tasks", {}) or not results["tasks"][task]["strategies"]:
         raise UserError(f"results hold no measurements for task '{task}'")
-    metric, per_year = QUALITY.get(task, "f1"), UPDATES_PER_YEAR[constraints.update_frequency]
+    # Only the knowledge task has knowledge to update; the update frequency does not apply to the others.
+    metric = QUALITY.get(task, "f1")
+    per_year = UPDATES_PER_YEAR[constraints.update_frequency] if task == "knowledge" else 0
     strategies = results["tasks"][task]["strategies"]
     fresh = results["tasks"].get("freshness", {}).get("strategies", {}) if task == "knowledge" else {}
     evidence = {n: _evidence(n, s, metric, results.get("costs", {}), per_year, fresh) for n, s in strategies.items()}

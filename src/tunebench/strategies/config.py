@@ -43,10 +43,10 @@ class TaskSizes(_Strict):
 class RetrievalConfig(_Strict):
     chunk_words: int = 70
     overlap_words: int = 15
-    top_k: int = 3
+    top_k: int = 2
     rrf_k: int = 60
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
-    recall_ks: list[int] = Field(default_factory=lambda: [1, 3, 5])
+    recall_ks: list[int] = Field(default_factory=lambda: [1, 2, 5])
 
 
 class GenerationConfig(_Strict):
@@ -56,7 +56,8 @@ class GenerationConfig(_Strict):
     cot_tokens: int = 96
     json_tokens: int = 72  # the booking object
     answer_json_tokens: int = 32  # {"answer": ...}
-    latency_probe: int = 4  # queries answered one at a time per strategy, for single-request latency
+    value_tokens: int = 16  # one field value in constrained decoding
+    latency_probe: int = 3  # queries answered one at a time per strategy, for single-request latency
 
 
 class FineTuneConfig(_Strict):
@@ -69,6 +70,7 @@ class FineTuneConfig(_Strict):
     lr: float = 1e-3
     epochs: float = 2.0
     update_epochs: float = 2.0  # continued training on the changed documents (freshness update)
+    format_epochs: float = 1.0
     batch_size: int = 8
     max_length: int = 256
     max_steps: int | None = None
@@ -89,7 +91,12 @@ class StrategiesConfig(_Strict):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     finetune: FineTuneConfig = Field(default_factory=FineTuneConfig)
     few_shot_k: int = 3
-    rag_demos: int = 1  # worked examples in the RAG prompt (0 for fine-tuned + RAG, which learnt the form)
+    # Worked examples in the RAG prompt: the few-shot examples, each with its own retrieved passages, so that
+    # rag - few_shot measures retrieval alone (fine-tuned + RAG uses none: it has learnt the answer form).
+    rag_demos: int = 3
+    # structured output: "constrained" = schema-guided decoding (keys and layout written for the model);
+    # "retry" = free generation, strict validation, re-ask with the error up to `structured_retries` times.
+    structured_mode: Literal["constrained", "retry"] = "constrained"
     structured_retries: int = 2
     bootstrap_resamples: int = 1000
     knowledge_strategies: list[Strategy] = Field(default_factory=lambda: list(STRATEGIES))
@@ -107,7 +114,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "world": {"towns": 4, "companies": 4, "people": 6, "products": 4, "changed_facts": 4},
         "sizes": {"knowledge_test": 6, "knowledge_train": 12, "format_test": 4, "format_train": 6},
         "generation": {"batch_size": 8, "cot_tokens": 48, "json_tokens": 64, "latency_probe": 1},
-        "finetune": {"epochs": 1.0, "update_epochs": 1.0, "max_steps": 4},
+        "finetune": {"epochs": 1.0, "update_epochs": 1.0, "format_epochs": 1.0, "max_steps": 4},
         "bootstrap_resamples": 200,
     },
 }

@@ -1,9 +1,9 @@
 """Format-task strategies: booking message -> JSON. Rows carry the raw reply; scoring validates it.
 
 `cot` writes notes before the object, so its reply is scored on the LAST JSON object; every other
-strategy on the first. `structured` shows the object's shape with typed placeholders, starts the reply
-with "{", validates it against the strict schema and re-asks with the validation error until the object
-is valid or the retries are spent.
+strategy on the first. `structured` shows the object's shape with typed placeholders and either fills
+it by constrained decoding (keys and layout written for the model) or lets the model write it, validates
+it against the strict schema and re-asks with the validation error until it is valid or retries run out.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from tunebench.strategies import prompts
 from tunebench.strategies.config import StrategiesConfig
-from tunebench.strategies.extraction import Booking, FormatItem, shape_text
+from tunebench.strategies.constrained import fill_object
+from tunebench.strategies.extraction import FIELD_TYPES, Booking, FormatItem, shape_text
 from tunebench.strategies.generation import Generator
 from tunebench.strategies.retrieval import EmbedFn, nearest
 from tunebench.strategies.structured import generate_structured
@@ -69,9 +70,12 @@ def cot(ctx: FormatContext, items: Sequence[FormatItem], batch_size: int) -> lis
 
 
 def structured(ctx: FormatContext, items: Sequence[FormatItem], batch_size: int) -> list[Row]:
-    shape = shape_text()
-    replies = generate_structured(lambda convs: _answer(ctx, convs, batch_size, prefix="{"),
-                                  [prompts.fmt_structured(x.text, shape) for x in items], Booking,
+    conversations = [prompts.fmt_structured(x.text, shape_text()) for x in items]
+    if ctx.cfg.structured_mode == "constrained":
+        filled = fill_object(ctx.gen, conversations, FIELD_TYPES, ctx.cfg.generation.value_tokens, batch_size)
+        return [{"id": x.id, "raw": f.text, "prompt_tokens": f.prompt_tokens, "ms": f.ms, "attempts": 1}
+                for x, f in zip(items, filled, strict=True)]
+    replies = generate_structured(lambda convs: _answer(ctx, convs, batch_size, prefix="{"), conversations, Booking,
                                   ctx.cfg.structured_retries)
     return [{"id": x.id, "raw": r.raw, "prompt_tokens": r.prompt_tokens, "ms": r.ms, "attempts": r.attempts}
             for x, r in zip(items, replies, strict=True)]

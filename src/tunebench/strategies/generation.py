@@ -47,10 +47,14 @@ class Generator:
             ids = ids + self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
         return ids
 
-    def _run(self, batch: list[list[int]], max_new_tokens: int) -> tuple[list[str], list[int], float]:
+    def _left_pad(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, int]:
         width = max(len(ids) for ids in batch)
         input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in batch])
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
+        return input_ids, mask, width
+
+    def _run(self, batch: list[list[int]], max_new_tokens: int) -> tuple[list[str], list[int], float]:
+        input_ids, mask, width = self._left_pad(batch)
         start = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
@@ -81,6 +85,34 @@ class Generator:
             for i, text, count in zip(members, texts, counts, strict=True):
                 results[i] = Generation(prefix + text, len(prompts[i]), count, ms, len(members))
         return results  # type: ignore[return-value]
+
+    def choose(self, prompts: Sequence[list[int]], options: Sequence[str],
+               batch_size: int | None = None) -> tuple[list[str], list[float]]:
+        """For each prompt, the option whose first token the model scores highest next (a constrained
+        choice), and each prompt's share of its batch time in milliseconds."""
+        first = [self.tokenizer(o, add_special_tokens=False)["input_ids"][0] for o in options]
+        size = batch_size or self.batch_size
+        picks: list[str] = []
+        shares: list[float] = []
+        for start in range(0, len(prompts), size):
+            batch = [list(p) for p in prompts[start : start + size]]
+            input_ids, mask, _ = self._left_pad(batch)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            device = self.model.device
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                    position_ids=positions.to(device)).logits[:, -1, first]
+            elapsed = 1000 * (time.perf_counter() - t0)
+            picks += [options[int(i)] for i in logits.float().argmax(-1).cpu()]
+            shares += [elapsed / len(batch)] * len(batch)
+        return picks, shares
+
+    def warm_up(self) -> None:
+        """One tiny batched and one single generation, so that one-time kernel set-up is not timed later."""
+        ids = self.tokenizer("Hello", add_special_tokens=False)["input_ids"]
+        self.generate([ids, ids + ids], 2, batch_size=2)
+        self.generate([ids], 2, batch_size=1)
 
     def answer(self, conversations: Sequence[Sequence[Turn]], max_new_tokens: int, prefix: str = "",
                batch_size: int | None = None) -> list[Generation]:

@@ -62,10 +62,11 @@ def load_task(cfg: StrategiesConfig, corpus: Path | None, qa: Path | None, updat
 
 
 def finetune_knowledge(runner: Runner) -> None:
-    """Train the knowledge adapter, evaluate it, then update it on the changed documents (timed)."""
+    """Train the knowledge adapter and evaluate it; then the freshness phase of the fine-tuned strategies."""
     cfg, tok, out = runner.cfg, runner.llm.tokenizer, runner.out
     wanted = [n for n in FT_NAMES if n in cfg.knowledge_strategies]
-    fresh_wanted = [n for n in FT_NAMES if n in cfg.freshness_strategies] if runner.task.fresh else []
+    fresh = runner.tasks.get("freshness", {}).get("strategies")
+    fresh_wanted = [n for n in FT_NAMES if n in cfg.freshness_strategies] if fresh is not None else []
     if not wanted and not fresh_wanted:
         return
     runner.console.print("[bold]fine-tuning[/] knowledge adapter (LoRA)")
@@ -79,28 +80,37 @@ def finetune_knowledge(runner: Runner) -> None:
     model.save_pretrained(str(out / "adapters" / "knowledge"))
     gen = Generator(model, tok, cfg.generation.batch_size)
     runner.knowledge(wanted, runner.qa_context(gen, runner.index), "finetune_train_s")
-    fresh = runner.tasks.get("freshness", {}).get("strategies")
-    if fresh_wanted and fresh is not None:
-        before = runner.fresh_eval("finetune", runner.qa_context(gen, runner.index), "finetune_before")
-        start = time.perf_counter()
-        r = cfg.retrieval
-        update = ft.encode_examples(tok, ft.passage_conversations(
-            chunk_docs(runner.task.updated_docs, r.chunk_words, r.overlap_words)), cfg.finetune.max_length)
-        result = ft.train_adapter(model, tok, update, cfg.finetune, cfg.finetune.update_epochs, cfg.seed + 1,
-                                  out / "train" / "knowledge_update", "finetune update")
-        runner.costs["retrain_s"] = time.perf_counter() - start
-        runner.costs["finetune_update"] = {"examples": len(update), **result.to_dict()}
-        model.save_pretrained(str(out / "adapters" / "knowledge_updated"))
-        if "finetune" in fresh_wanted:
-            fresh["finetune"] = {"update": "continued training", "update_s": runner.costs["retrain_s"],
-                                 "before": before,
-                                 "after": runner.fresh_eval("finetune", runner.qa_context(gen, None), "finetune_after")}
-        if "finetune_rag" in fresh_wanted:
-            ctx = runner.qa_context(gen, runner.updated_index)
-            fresh["finetune_rag"] = {"update": "continued training + re-index",
-                                     "update_s": runner.costs["retrain_s"] + runner.costs["reindex_s"], "before": None,
-                                     "after": runner.fresh_eval("finetune_rag", ctx, "finetune_rag_after")}
+    if fresh_wanted:
+        freshness_finetuned(runner, model, gen, fresh, fresh_wanted)
     runner.llm.model = model.unload()
+
+
+def freshness_finetuned(runner: Runner, model, gen: Generator, fresh: dict, wanted: list[str]) -> None:
+    """Fine-tuned + RAG needs only the re-index (its knowledge lives in the index); fine-tuned alone needs
+    continued training on the changed documents (timed). Fine-tuned + RAG is also measured after both."""
+    cfg, r = runner.cfg, runner.cfg.retrieval
+    old, new = runner.qa_context(gen, runner.index), runner.qa_context(gen, runner.updated_index)
+    before = runner.fresh_eval("finetune", old, "finetune_before") if "finetune" in wanted else None
+    if "finetune_rag" in wanted:
+        fresh["finetune_rag"] = {"update": "re-index", "update_s": runner.costs["reindex_s"],
+                                 "before": runner.fresh_eval("finetune_rag", old, "finetune_rag_before"),
+                                 "after": runner.fresh_eval("finetune_rag", new, "finetune_rag_after")}
+    start = time.perf_counter()
+    chunks = chunk_docs(runner.task.updated_docs, r.chunk_words, r.overlap_words)
+    update = ft.encode_examples(runner.llm.tokenizer, ft.passage_conversations(chunks), cfg.finetune.max_length)
+    result = ft.train_adapter(model, runner.llm.tokenizer, update, cfg.finetune, cfg.finetune.update_epochs,
+                              cfg.seed + 1, runner.out / "train" / "knowledge_update", "finetune update")
+    runner.costs["retrain_s"] = time.perf_counter() - start
+    runner.costs["finetune_update"] = {"examples": len(update), **result.to_dict()}
+    model.save_pretrained(str(runner.out / "adapters" / "knowledge_updated"))
+    if "finetune" in wanted:
+        fresh["finetune"] = {"update": "continued training", "update_s": runner.costs["retrain_s"], "before": before,
+                             "after": runner.fresh_eval("finetune", runner.qa_context(gen, None), "finetune_after")}
+    if "finetune_rag" in wanted:
+        fresh["finetune_rag+retrain"] = {
+            "update": "re-index + continued training", "before": None,
+            "update_s": runner.costs["reindex_s"] + runner.costs["retrain_s"],
+            "after": runner.fresh_eval("finetune_rag", new, "finetune_rag_retrained_after")}
 
 
 def finetune_format(runner: Runner) -> None:
@@ -111,7 +121,7 @@ def finetune_format(runner: Runner) -> None:
     start = time.perf_counter()
     examples = ft.encode_examples(tok, ft.format_conversations(runner.fmt_train), cfg.finetune.max_length)
     model = ft.add_lora(runner.llm.model, cfg.finetune)
-    result = ft.train_adapter(model, tok, examples, cfg.finetune, cfg.finetune.epochs, cfg.seed,
+    result = ft.train_adapter(model, tok, examples, cfg.finetune, cfg.finetune.format_epochs, cfg.seed,
                               runner.out / "train" / "format", "finetune format")
     runner.costs["format_finetune_train_s"] = time.perf_counter() - start
     runner.costs["format_finetune"] = {"examples": len(examples), **result.to_dict()}

@@ -17,9 +17,10 @@ import numpy as np
 from tunebench.strategies import prompts
 from tunebench.strategies.chunking import Chunk
 from tunebench.strategies.config import StrategiesConfig
+from tunebench.strategies.constrained import fill_object
 from tunebench.strategies.generation import Generation, Generator
 from tunebench.strategies.retrieval import EmbedFn, HybridIndex, nearest
-from tunebench.strategies.structured import QAAnswer, generate_structured
+from tunebench.strategies.structured import QAAnswer, generate_structured, validate
 from tunebench.strategies.tasks import QAItem
 
 Row = dict[str, Any]
@@ -72,16 +73,25 @@ def cot(ctx: QAContext, items: Sequence[QAItem], batch_size: int) -> list[Row]:
 
 
 def structured(ctx: QAContext, items: Sequence[QAItem], batch_size: int) -> list[Row]:
-    """JSON {"answer": ...} validated against the schema; invalid replies are re-asked with the error.
-    A reply still invalid after the retries counts as no answer: a program could not have read it."""
-    def answer(conversations):
-        return ctx.gen.answer(conversations, ctx.cfg.generation.answer_json_tokens, prefix="{", batch_size=batch_size)
+    """JSON {"answer": ...}, by constrained decoding or by validate-and-retry (`structured_mode`). A reply
+    that fails the strict schema counts as no answer: a program could not have read it."""
+    conversations = [prompts.qa_structured(q.question) for q in items]
+    if ctx.cfg.structured_mode == "constrained":
+        filled = fill_object(ctx.gen, conversations, {"answer": "string"}, ctx.cfg.generation.answer_json_tokens,
+                             batch_size)
+        replies = [(f.text, f.prompt_tokens, f.ms, 1) for f in filled]
+    else:
+        def answer(convs):
+            return ctx.gen.answer(convs, ctx.cfg.generation.answer_json_tokens, prefix="{", batch_size=batch_size)
 
-    replies = generate_structured(answer, [prompts.qa_structured(q.question) for q in items], QAAnswer,
-                                  ctx.cfg.structured_retries)
-    return [{"id": q.id, "raw": r.raw, "prediction": str(r.value["answer"]) if r.value else "",
-             "prompt_tokens": r.prompt_tokens, "ms": r.ms, "valid": float(r.value is not None),
-             "attempts": r.attempts} for q, r in zip(items, replies, strict=True)]
+        replies = [(r.raw, r.prompt_tokens, r.ms, r.attempts)
+                   for r in generate_structured(answer, conversations, QAAnswer, ctx.cfg.structured_retries)]
+    rows = []
+    for q, (raw, tokens, ms, attempts) in zip(items, replies, strict=True):
+        value, _ = validate(raw, QAAnswer)
+        rows.append({"id": q.id, "raw": raw, "prediction": str(value["answer"]) if value else "",
+                     "prompt_tokens": tokens, "ms": ms, "valid": float(value is not None), "attempts": attempts})
+    return rows
 
 
 def retrieve(ctx: QAContext, questions: Sequence[str]) -> tuple[list[list[Chunk]], float]:

@@ -71,6 +71,7 @@ class Runner:
     def build(self) -> None:
         r = self.cfg.retrieval
         self.console.print("[bold]building[/] RAG index and few-shot example index")
+        self.base_gen.warm_up()
 
         def index() -> HybridIndex:
             built = HybridIndex(self.embed, r.rrf_k)

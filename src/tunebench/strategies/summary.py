@@ -77,7 +77,7 @@ def task_table_rows(task: dict) -> list[list[str]]:
 
 TASK_COLUMNS = ["strategy", "EM % [95% CI]", "F1 % [95% CI]", "valid %", "p50 ms", "p95 ms", "batch ms/q",
                 "prompt tok", "one-off s", "ΔF1 vs zero-shot"]
-FRESH_COLUMNS = ["strategy", "update", "update s", "EM before", "EM after", "F1 after", "stale after"]
+FRESH_COLUMNS = ["strategy", "update", "update s", "EM before", "stale before", "EM after", "F1 after", "stale after"]
 
 
 def freshness_table_rows(fresh: dict) -> list[list[str]]:
@@ -86,6 +86,6 @@ def freshness_table_rows(fresh: dict) -> list[list[str]]:
         before, after = s.get("before"), s["after"]
         update_s = f"{s['update_s']:.1f}" if s.get("update_s") is not None else "-"
         rows.append([name, s["update"], update_s, pct(before["metrics"].get("em")) if before else "-",
-                     pct(after["metrics"].get("em")), pct(after["metrics"].get("f1")),
-                     pct(after["metrics"].get("stale"))])
+                     pct(before["metrics"].get("stale")) if before else "-", pct(after["metrics"].get("em")),
+                     pct(after["metrics"].get("f1")), pct(after["metrics"].get("stale"))])
     return rows

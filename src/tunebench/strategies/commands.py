@@ -24,7 +24,7 @@ Your own data (JSON lines, UTF-8, one object per line):
             (and optional "stale_answers") are then asked after the update
 
 Without --corpus/--qa a fictional world is generated (seeded). A bad line stops the run with file:line
-and the field at fault.
+and the field at fault. More in docs/strategies.md.
 """
 
 
@@ -65,15 +65,14 @@ def strategies(
     out: Path = typer.Option(..., "--out", help="Output folder (results.json, report.html, predictions, index)."),
     profile: str = typer.Option("default", help="smoke (a minute or two) or default (under 20 min on 2 CPU cores)."),
     config: Path | None = typer.Option(None, help="YAML file overriding profile settings."),
-    corpus: Path | None = typer.Option(None, help="Your corpus JSONL (see below)."),
-    qa: Path | None = typer.Option(None, help="Your questions JSONL (see below)."),
+    corpus: Path | None = typer.Option(None, help="Your corpus JSONL (format above)."),
+    qa: Path | None = typer.Option(None, help="Your questions JSONL (format above)."),
     updates: Path | None = typer.Option(None, help="Changed documents JSONL for the freshness task."),
     llm: str | None = typer.Option(None, help="Registered LLM name or local Hugging Face folder."),
     seed: int | None = typer.Option(None, help="Seed for data generation, training and bootstrap."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
 ) -> None:
-    """Measure prompting, RAG and fine-tuning side by side: quality with 95% CIs, latency, prompt size,
-    one-off cost and the cost of updating knowledge."""
+    """Measure prompting, RAG and fine-tuning side by side (quality with 95% CIs, latency, cost, updates)."""
     from tunebench.report.strategies import render_report
     from tunebench.strategies.config import load_config
     from tunebench.strategies.pipeline import run_strategies

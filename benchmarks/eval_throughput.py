@@ -155,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         model = load_model(args.run, args.arch, args.seed)
         print(settings_line(task=task.name, questions=len(records), images=len({r.image for r in records}),
                             max_new_tokens=task.max_new_tokens, dtype=next(model.llm.parameters()).dtype,
+                            device=model.device,
                             model=args.run or f"fresh {args.arch}", batch=args.batch_size), flush=True)
         warm_up(model, task, records)
         cold = run_tunebench(model, task, records, args.batch_size, work / "cache",

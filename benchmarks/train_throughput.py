@@ -48,7 +48,7 @@ class Measured:
     tokens: int  # real input tokens (image + text), no padding
     seconds: float
     cpu_seconds: float
-    work: dict[str, int] = field(default_factory=dict)  # padded positions, LM-head positions
+    work: dict[str, float] = field(default_factory=dict)  # padded and LM-head positions, feature seconds
 
     @property
     def samples_per_s(self) -> float:
@@ -272,7 +272,8 @@ def bench_stage(recipe, name: str, tower, records, args: argparse.Namespace, wor
     best = {path: min(ms, key=lambda m: m.seconds) for path, ms in runs.items()}
     base, ours = best[BASELINE], best[OURS_COLD]
     if (base.samples, base.tokens, base.work["trainable"]) != (ours.samples, ours.tokens, ours.work["trainable"]):
-        raise RuntimeError(f"paths differ in samples, tokens or trainable parameters:\n{base}\n{ours}")
+        raise RuntimeError("paths differ in samples, tokens or trainable parameters (did build_examples drop "
+                           f"records whose answers max_length cuts off?):\n{base}\n{ours}")
     describe_stage(stage, runs)
     return [_row(name, m, base) for m in best.values()]
 

@@ -28,3 +28,12 @@ def efficientnet():
     from tunebench.components import load_vision_tower
 
     return load_vision_tower("efficientnet-lite0")
+
+
+@pytest.fixture(scope="module")
+def one_thread_per_module():
+    """Tiny in-process models run fastest on one thread (see tests/helpers/threads.py)."""
+    from tests.helpers.threads import torch_threads
+
+    with torch_threads(1):
+        yield

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.threads import torch_threads
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.evaluation.engine import predict
 from tunebench.evaluation.tasks import get_task, load_task_records
@@ -16,10 +15,7 @@ from tunebench.evaluation.tasks import get_task, load_task_records
 SEEDS = {"llava": 1, "minigpt4": 0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

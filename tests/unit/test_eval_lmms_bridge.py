@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.threads import torch_threads
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.core.errors import DataError, UserError
 from tunebench.evaluation import lmms_bridge
@@ -34,10 +33,7 @@ class Request:
     args: tuple
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.procs import cli, jsonl_rows, kill_when, run, start, subprocess_env, tail
-from tests.helpers.threads import torch_threads
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.cli import main
 from tunebench.core.io import read_json
@@ -17,11 +16,7 @@ from tunebench.evaluation.runner import evaluate
 from tunebench.evaluation.tasks import get_task, load_task_records
 from tunebench.models.checkpoint import load_run, save_run
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

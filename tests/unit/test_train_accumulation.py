@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.threads import torch_threads
 from tests.helpers.tiny_world import make_world, tiny_recipe
 from tunebench.components import load_vision_tower
 from tunebench.models.batching import pad_batch
@@ -19,10 +18,7 @@ from tunebench.train.stage import build_examples, prepare_model, select_trainabl
 STEPS = 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.threads import torch_threads
 from tests.helpers.tiny_world import make_world, tiny_recipe, tiny_recipe_config
 from tests.tiny_vlm import tiny_parts
 from tunebench.cli import main
@@ -28,10 +27,7 @@ FORGETFUL_TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    with torch_threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -13,7 +15,11 @@ from tunebench.models.vlm import VisionLanguageModel, build_connector
 
 def build_vlm(cfg: VLMConfig, tower: nn.Module | None = None, loaded_llm=None,
               seed: int = 0) -> VisionLanguageModel:
-    """Both designs get the same tower and LLM; only the connector differs (seeded initialisation)."""
+    """Both designs get the same tower and LLM; only the connector differs (seeded initialisation).
+
+    The model keeps its own copy of `cfg`: later changes to the model (e.g. a stage's template) never leak
+    back into the caller's recipe."""
+    cfg = copy.deepcopy(cfg)
     tower = tower if tower is not None else load_vision_tower(cfg.vision, allow_pickle=cfg.allow_pickle)
     loaded_llm = loaded_llm if loaded_llm is not None else load_llm(cfg.llm, allow_pickle=cfg.allow_pickle)
     apply_template(loaded_llm.tokenizer, cfg.template)

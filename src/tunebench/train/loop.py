@@ -39,7 +39,7 @@ class OptimConfig:
     max_grad_norm: float = 1.0
     seed: int = 0
     bf16: bool = True
-    checkpoint_every: int = 0  # optimizer steps; 0 = no intermediate checkpoints
+    checkpoint_every: int = 25  # optimizer steps between resumable checkpoints; 0 = none
     log_every: int = 1
     group_by_length: bool = True
 

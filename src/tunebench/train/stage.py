@@ -125,7 +125,10 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     when it was started with the same recipe stage, model, data, starting point and seed."""
     out = Path(out)
     stage.optim.seed = seed
-    claim_run_dir(out, {"recipe": recipe.name, "stage": asdict(stage), "model": asdict(recipe.model),
+    stage_spec = asdict(stage)
+    for knob in ("checkpoint_every", "log_every"):  # bookkeeping only: never changes the result
+        stage_spec["optim"].pop(knob)
+    claim_run_dir(out, {"recipe": recipe.name, "stage": stage_spec, "model": asdict(recipe.model),
                         "data": records_hash(records), "init": str(init or ""), "seed": seed,
                         "qformer": str(qformer_run or "")})
     if (out / SUMMARY).is_file():

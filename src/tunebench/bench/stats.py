@@ -67,7 +67,8 @@ def paired_headline_test(task: str, rows_a: Sequence[Sequence[dict]], rows_b: Se
     low, high = np.percentile(diffs, [tail, 100 - tail])
     p_value = (1 + np.count_nonzero(np.abs(diffs - observed) >= abs(observed))) / (1 + n)
     return {"diff": float(observed), "low": float(low), "high": float(high), "p_value": float(p_value),
-            "significant": bool(low > 0 or high < 0), "confidence": confidence}
+            # Both criteria must agree: the interval excludes zero AND the centred p-value is below 1 - confidence.
+            "significant": bool((low > 0 or high < 0) and p_value < 1 - confidence), "confidence": confidence}
 
 
 def _check_aligned(rows_a: Sequence[Sequence[dict]], rows_b: Sequence[Sequence[dict]]) -> None:

@@ -5,6 +5,7 @@ Run from the repository root; each benchmark puts this folder on `sys.path` itse
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import platform
@@ -17,6 +18,19 @@ from pathlib import Path
 import torch
 
 CACHE_ENV = "TUNEBENCH_CACHE"
+
+
+def add_shared_args(parser: argparse.ArgumentParser) -> None:
+    """Options both benchmarks take: the data folder, the torch thread count and the seed."""
+    parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (0: torch's default); 1 keeps timings stable on a shared machine")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def apply_threads(threads: int) -> None:
+    if threads > 0:
+        torch.set_num_threads(threads)
 
 
 @contextlib.contextmanager

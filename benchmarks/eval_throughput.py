@@ -24,7 +24,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, cold_feature_cache, scratch_dir, settings_line, shapes_world, table
+from _common import (
+    Timer,
+    add_shared_args,
+    apply_threads,
+    cold_feature_cache,
+    scratch_dir,
+    settings_line,
+    shapes_world,
+    table,
+)
 
 
 @dataclass
@@ -134,11 +143,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=64, help="questions (the first N of the task)")
     parser.add_argument("--run", type=Path, default=None, help="a trained run folder (else a fresh LLaVA model)")
     parser.add_argument("--arch", choices=["llava", "minigpt4"], default="llava", help="fresh model's design")
-    parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
     parser.add_argument("--batch-size", type=int, default=16, help="tunebench's batch size")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (0: torch's default); 1 keeps timings stable on a shared machine")
-    parser.add_argument("--seed", type=int, default=0)
+    add_shared_args(parser)
     return parser.parse_args(argv)
 
 
@@ -146,8 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from tunebench.evaluation.tasks import get_task, load_task_records
 
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     task = get_task(args.task)
     with scratch_dir("tunebench-eval-bench-") as work:
         shapes = args.shapes or shapes_world(work / "shapes", train=1, test=max(8, args.n // 2), seed=args.seed)

@@ -33,7 +33,17 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Timer, cold_feature_cache, peak_rss_gb, scratch_dir, settings_line, shapes_world, table
+from _common import (
+    Timer,
+    add_shared_args,
+    apply_threads,
+    cold_feature_cache,
+    peak_rss_gb,
+    scratch_dir,
+    settings_line,
+    shapes_world,
+    table,
+)
 
 RECIPES = {"llava": "llava-1.5", "minigpt4": "minigpt4"}
 BASELINE = "baseline: HF Trainer, features on the fly"
@@ -318,10 +328,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="micro-batch of both paths (default: the recipe stage's, 16); smaller needs less memory")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each path (alternating order; best kept)")
-    parser.add_argument("--shapes", type=Path, default=None, help="a `tunebench data shapes` folder (else a temp one)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (0: torch's default); 1 keeps timings stable on a shared machine")
-    parser.add_argument("--seed", type=int, default=0)
+    add_shared_args(parser)
     return parser.parse_args(argv)
 
 
@@ -330,8 +337,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from tunebench.train.recipes import get_recipe
 
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     recipe = get_recipe(RECIPES[args.arch])
     stages = ["stage1", "stage2"] if args.stage == "both" else [args.stage]
     with scratch_dir("tunebench-train-bench-") as work:

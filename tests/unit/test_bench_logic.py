@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tunebench.bench.config import load_config, profile
-from tunebench.bench.pipeline import spread
+from tunebench.bench.pipeline import arm_recipe, spread
 from tunebench.bench.stats import headline_ci, paired_headline_test
 from tunebench.bench.verdict import verdict
 from tunebench.core.errors import UserError
 from tunebench.data.records import Record, Turn
+from tunebench.train.recipes import get_recipe
 
 
 def _pope_rows(correct: list[bool]) -> list[dict]:
@@ -34,6 +35,17 @@ def test_spread_keeps_mme_pairs_and_covers_the_file():
         pairs.setdefault(r.meta["image"], []).append(r)
     assert all(len(v) == 2 for v in pairs.values())
     assert spread(records, 0, "mme") == records
+
+
+def test_spread_keeps_pope_images_whole_so_the_subset_stays_balanced():
+    # Each image asks two "yes" then two "no" questions; an evenly strided pick of single questions would
+    # land on one answer far more often than the other.
+    records = [Record(f"{split}-{i}-{q}", f"{i}.png", (Turn("human", "?"),), ("yes" if q < 2 else "no",), "pope",
+                      {"split": split}) for split in ("random", "adversarial") for i in range(30) for q in range(4)]
+    picked = spread(records, 60, "pope")  # one question in four: always the same position in an image
+    assert len(picked) == 60
+    assert sum(r.answers[0] == "yes" for r in picked) == 30
+    assert {r.meta["split"] for r in picked} == {"random", "adversarial"}
 
 
 def test_headline_ci_brackets_the_value_and_paired_test_detects_a_real_gap():
@@ -80,7 +92,11 @@ def test_profiles_and_yaml_overrides(tmp_path):
     assert [a.name for a in profile("default").arms] == ["llava", "minigpt4"]
     full = profile("full")
     assert len(full.seeds) >= 3 and {a.name for a in full.arms if a.ablation} == {
-        "llava-frozen-llm", "minigpt4-lora", "minigpt4-qformer"}
+        "llava-frozen-llm", "minigpt4-lora", "minigpt4-qformer", "minigpt4-published-lr"}
+    lrs = {a.name: [s.optim.lr for s in arm_recipe(full, a).stages] for a in full.arms}  # every arm resolves
+    assert lrs["minigpt4"] == lrs["minigpt4-qformer"] == [1e-3, 1e-3]
+    assert lrs["minigpt4-published-lr"] == [s.optim.lr for s in get_recipe("minigpt4").stages] == [1e-4, 3e-5]
+    assert lrs["llava"] == [s.optim.lr for s in get_recipe("llava-1.5").stages]
     cfg_file = tmp_path / "bench.yaml"
     cfg_file.write_text("llm: ./my-vicuna\ndata:\n  eval_per_task: 50\narms:\n"
                         "  - {name: x, recipe: llava-1.5, label: X, design: llava}\n")

@@ -134,8 +134,11 @@ def test_blind_baselines_are_far_below_the_maximum(shapes_dir):
     for task in ("vqav2", "gqa", "mme", "pope"):
         saved = read_json(shapes_dir / "eval" / task / "blind_baseline.json")
         assert saved["headline"] == manifest["blind_baseline"][task]
-        assert saved["headline"]["percent_of_max"] < 60, task
+        if task != "pope":  # F1 is 66.7 for "always yes" on any balanced set; its accuracy is checked below
+            assert saved["headline"]["percent_of_max"] < 60, task
+    # POPE's F1 favours "always yes" (F1 66.7 on a balanced split, accuracy 50): that is the blind bar.
     assert manifest["blind_baseline"]["pope"]["mean_accuracy"] == pytest.approx(50.0)
+    assert manifest["blind_baseline"]["pope"]["value"] == pytest.approx(200 / 3)
     assert manifest["blind_baseline"]["mme"]["value"] == pytest.approx(200.0)
 
 

@@ -65,6 +65,13 @@ def test_a_prompt_is_the_training_prefix_and_supervises_nothing_after_the_questi
     assert supervised_spans(tok, prompt_ids, prompt_labels) == EXPECTED[template][1][:1]  # the earlier answer only
 
 
+@pytest.mark.parametrize("template", ["vicuna_v1", "minigpt4", "plain"])
+def test_reference_templates_start_with_an_unsupervised_bos_token(template):
+    tok = tokenizer_for(template)
+    ids, labels = encode_chat(tok, EXPECTED[template][0], record_id="r")
+    assert tok.bos_token and ids[0] == tok.bos_token_id and labels[0] == IGNORE_INDEX
+
+
 def test_the_image_placeholder_is_one_token_and_never_supervised():
     for template in EXPECTED:
         tok = tokenizer_for(template)

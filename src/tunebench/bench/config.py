@@ -55,18 +55,30 @@ class BenchConfig:
         return asdict(self)
 
 
+# MiniGPT-4's published rates (1e-4, then 3e-5) were set for 20,000 and 1,000 steps with a frozen LLM; these
+# profiles run ~100. Measured at the default size: at 1e-4 the linear layer barely leaves its random init (stage-1
+# loss 4.3 -> 3.7 over 80 steps, steps still jumping between 3.0 and 6.1) and the frozen LLM keeps answering in
+# sentences ("The answer to this question is 1."): 0 on VQA-v2 and GQA. At LLaVA's connector rate, 1e-3, stage 1
+# falls 3.4 -> 2.0; in stage 2, 3e-4 (the published 0.3 ratio) gave 14.6 on 48 VQA-v2 questions and 1e-3 gave
+# 22.9, so both connector-only stages use 1e-3. The full profile also runs the published rates as an ablation.
+MINIGPT4_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 1e-3}}, "stage2": {"optim": {"lr": 1e-3}}}
+MINIGPT4_PUBLISHED_LR = {"stage1": {"optim": {"lr": 1e-4}}, "stage2": {"optim": {"lr": 3e-5}}}
+
 MAIN_ARMS = [
     ArmSpec("llava", "llava-1.5", "LLaVA-1.5", "llava"),
-    ArmSpec("minigpt4", "minigpt4", "MiniGPT-4", "minigpt4"),
+    ArmSpec("minigpt4", "minigpt4", "MiniGPT-4", "minigpt4", MINIGPT4_SHORT_RUN_LR),
 ]
 ABLATION_ARMS = [
     ArmSpec("llava-frozen-llm", "llava-1.5", "LLaVA-1.5, frozen LLM", "llava",
             {"stage2": {"train": ["connector"]}}, ablation=True),
     ArmSpec("minigpt4-lora", "minigpt4", "MiniGPT-4 + LoRA on the LLM", "minigpt4",
-            {"stage2": {"train": ["connector", "lora"], "lora": {"r": 128, "alpha": 256, "dropout": 0.05},
-                        "connector_lr": 3e-5, "optim": {"lr": 2e-4}}}, ablation=True),
+            {"stage1": MINIGPT4_SHORT_RUN_LR["stage1"],
+             "stage2": {"train": ["connector", "lora"], "lora": {"r": 128, "alpha": 256, "dropout": 0.05},
+                        "connector_lr": 1e-3, "optim": {"lr": 2e-4}}}, ablation=True),
     ArmSpec("minigpt4-qformer", "minigpt4", "MiniGPT-4, trainable Q-Former", "minigpt4",
-            {"model": {"train_qformer": True}}, ablation=True),
+            {"model": {"train_qformer": True}, **MINIGPT4_SHORT_RUN_LR}, ablation=True),
+    ArmSpec("minigpt4-published-lr", "minigpt4", "MiniGPT-4, published learning rates", "minigpt4",
+            MINIGPT4_PUBLISHED_LR, ablation=True),
 ]
 
 
@@ -80,12 +92,14 @@ def profile(name: str) -> BenchConfig:
                               "stage2": {"optim": {"batch_size": 8}}},
         )
     if name == "default":
-        # Sized to finish within ~30 minutes on a 2-core CPU: 640 captions, 480 multi-turn instruction
-        # records (~1,400 answers), micro-batch 8 (more updates per sample at this small scale).
+        # Sized to finish within ~30 minutes on a 2-core CPU: 1,280 captions, 480 multi-turn instruction
+        # records (~1,400 answers), batch 8 (more updates per sample at this small scale). Stage 1 is where the
+        # connector learns to ground: measured with LLaVA, the caption loss with the right image vs a shuffled
+        # one differs by 0.06 nats after 640 captions but 0.25 after 1,280, so stage 1 gets the extra minutes.
         return BenchConfig(
-            profile="default", data=DataSpec(captions=640, instructions=480, eval_per_task=120),
+            profile="default", data=DataSpec(captions=1280, instructions=480, eval_per_task=120),
             arms=list(MAIN_ARMS),
-            common_overrides={"qformer_optim": {"epochs": 2}, "stage1": {"optim": {"batch_size": 8}},
+            common_overrides={"qformer_optim": {"epochs": 1}, "stage1": {"optim": {"batch_size": 8}},
                               "stage2": {"optim": {"batch_size": 8}}},
         )
     if name == "full":

@@ -17,6 +17,8 @@ from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_j
 from tunebench.data.records import Record
 from tunebench.train.pipeline import TrainData, load_train_data
 
+YES_NO_TASKS = ("mme", "pope")
+
 console = Console()
 
 
@@ -26,6 +28,7 @@ def _say(step: str) -> None:
 
 def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list[Record]], dict]:
     """Training and evaluation records (generated Shapes world unless the config names a user's files)."""
+    from tunebench.data.shapes.baseline import blind_baseline
     from tunebench.evaluation.tasks import get_task, load_task_records
 
     spec = cfg.data
@@ -40,10 +43,11 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
         shapes = ensure_shapes(spec, out / "data")
         train = load_train_data(shapes)
         evals = {t: load_task_records(get_task(t), [shapes]) for t in TASK_NAMES}
-        blind = read_json(shapes / "manifest.json")["blind_baseline"]
-        info["blind_baseline"] = {t: v["value"] for t, v in blind.items()}
     train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
     evals = {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
+    # Scored on exactly the questions the arms answer (not the whole file), so the comparison is like for like.
+    info["blind_baseline"] = {t: blind_baseline(records, t)["headline"]["value"] for t, records in evals.items()
+                              if all(r.answers for r in records) and t in TASK_NAMES}
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
                  "hash": sha256_json([[r.id for r in train.captions], [r.id for r in train.instructions],
@@ -60,10 +64,19 @@ def _first(records: list[Record], n: int) -> list[Record]:
 
 
 def spread(records: list[Record], n: int, task: str) -> list[Record]:
-    """n records spread evenly over the file (so every split/subtask is represented); MME keeps image pairs."""
+    """n records spread evenly over the file, so every split/subtask is represented.
+
+    Yes/no sets (MME, POPE) keep all questions of a chosen image together: MME scores image pairs (acc+),
+    and POPE asks as many "yes" as "no" questions per image, so the subset stays balanced.
+    """
     if not n or n >= len(records):
         return records
-    key = (lambda r: (r.meta.get("subtask"), r.meta.get("image"))) if task == "mme" else (lambda r: r.id)
+    if task in YES_NO_TASKS:
+        def key(r: Record) -> tuple:
+            return r.meta.get("subtask"), r.meta.get("split"), r.image or r.meta.get("image")
+    else:
+        def key(r: Record) -> tuple:
+            return (r.id,)
     groups: dict = {}
     for r in records:
         groups.setdefault(key(r), []).append(r)

@@ -76,5 +76,13 @@ def markdown(results: dict, c: Cells) -> str:
             lines.append(_row([arms[a]["label"], stage, c.text(k + ".wall_s"), c.text(k + ".samples_per_s"),
                                c.text(k + ".tokens_seen"), c.text(k + ".train_pflop", 3),
                                c.text(k + ".trainable_params"), c.text(k + ".peak_mem_mb", 0)]))
+    lines += ["", "## Recipes as run", "", _row(["arm", "stage", "trains", "lr", "batch per process",
+                                                           "accumulation", "epochs"]), _row(["---"] * 7)]
+    for a in arms:
+        for i, stage in enumerate(arms[a]["config"]["stages"]):
+            k = f"arms.{a}.config.stages.{i}"
+            lines.append(_row([arms[a]["label"], stage["name"], ", ".join(stage["train"]), c.text(k + ".optim.lr", -2),
+                               c.text(k + ".optim.batch_size"), c.text(k + ".optim.grad_accum"),
+                               c.text(k + ".optim.epochs")]))
     lines += ["", "Plots, per-benchmark breakdowns and sample predictions: see report.html.", ""]
     return "\n".join(lines)

@@ -31,12 +31,14 @@ def lookup(results: dict, key: str) -> Any:
 
 
 def fmt(value: Any, digits: int = 1) -> str:
+    """Thousands separators and `digits` decimals; a negative `digits` means scientific notation with
+    -digits significant figures (learning rates)."""
     if isinstance(value, bool) or value is None:
         return str(value)
-    if isinstance(value, int):
+    if isinstance(value, int) and digits >= 0:
         return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+    if isinstance(value, int | float):
+        return f"{value:.{-digits - 1}e}" if digits < 0 else f"{value:,.{digits}f}"
     return str(value)
 
 

@@ -14,6 +14,7 @@ from tunebench.data.records import Record
 # Per task: the meta field that defines a question type, and the headline's maximum.
 GROUP_BY = {"vqav2": "question_type", "gqa": "detailed", "mme": "subtask", "pope": "split"}
 _MME_SUBTASK_MAX = 200.0
+YES_NO = {"mme": ("Yes", "No"), "pope": ("yes", "no")}
 
 
 def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
@@ -25,26 +26,38 @@ def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
     return {group: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for group, c in sorted(counts.items())}
 
 
-def blind_baseline(records: Sequence[Record], task: str) -> dict[str, Any]:
-    """Score of the majority-answer-per-type model with tunebench.evaluation.metrics.<task>."""
+def _score(records: Sequence[Record], task: str, key: str, answer: dict[str, str]) -> dict[str, Any]:
     metrics = importlib.import_module(f"tunebench.evaluation.metrics.{task}")
-    key = GROUP_BY[task]
-    majority = _majority(records, key)
     rows = []
     for record in records:
-        parsed = metrics.parse(majority[str(record.meta.get(key))])
+        parsed = metrics.parse(answer[str(record.meta.get(key))])
         rows.append({"id": record.id, "parsed": parsed, "answers": list(record.answers), "meta": record.meta,
                      "score": metrics.score(parsed, record.answers, record.meta)})
-    result = metrics.aggregate(rows)
+    return metrics.aggregate(rows)
+
+
+def blind_baseline(records: Sequence[Record], task: str) -> dict[str, Any]:
+    """Score of the majority-answer-per-type model with tunebench.evaluation.metrics.<task>.
+
+    On yes/no sets the majority is a coin toss and the headline may favour one answer (POPE's F1 is 0 for
+    "always no" but 66.7 for "always yes"), so the constant answer that scores best is the baseline there.
+    """
+    key = GROUP_BY[task]
+    majority = _majority(records, key)
+    options = [majority]
+    if task in YES_NO:
+        options += [{group: constant for group in majority} for constant in YES_NO[task]]
+    scored = [(_score(records, task, key, answer), answer) for answer in options]
+    result, majority = max(scored, key=lambda pair: pair[0]["headline"]["value"])  # first of equals wins
     maximum = 100.0
     if task == "mme":
         maximum = _MME_SUBTASK_MAX * len(result["subtasks"])
     headline = result["headline"]
-    if task == "pope":  # an all-"no" model has F1 0; its accuracy says more
+    if task == "pope":  # F1 rewards "always yes"; accuracy (50 for any constant) shows that is no skill
         headline = {**headline, "mean_accuracy": result["mean_accuracy"]}
     return {
         "task": task,
-        "model": f"blind: majority answer per {key}, image never seen",
+        "model": f"blind: best constant or majority answer per {key}, image never seen",
         "majority_answer": majority,
         "headline": {**headline, "max": maximum, "percent_of_max": 100.0 * headline["value"] / maximum},
         "metrics": result,

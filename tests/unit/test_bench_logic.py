@@ -107,3 +107,16 @@ def test_profiles_and_yaml_overrides(tmp_path):
         load_config("smoke", cfg_file)
     with pytest.raises(UserError, match="unknown profile"):
         profile("huge")
+
+
+def test_blind_baseline_fits_majorities_on_the_whole_file_and_scores_the_subset():
+    from tunebench.data.shapes.baseline import blind_baseline
+
+    def gqa(i: int, answer: str) -> Record:
+        return Record(f"g{i}", "x.png", (Turn("human", "?"),), (answer,), "gqa",
+                      {"detailed": "color", "types": {"structural": "query", "semantic": "attr", "detailed": "color"}})
+
+    whole = [gqa(i, "red") for i in range(6)] + [gqa(6 + i, "blue") for i in range(4)]
+    subset = whole[6:8]  # two "blue" questions: a majority fitted on them alone would score 100
+    assert blind_baseline(subset, "gqa")["headline"]["value"] == pytest.approx(100.0)
+    assert blind_baseline(subset, "gqa", fit=whole)["headline"]["value"] == pytest.approx(0.0)

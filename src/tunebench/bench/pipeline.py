@@ -44,10 +44,11 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
         train = load_train_data(shapes)
         evals = {t: load_task_records(get_task(t), [shapes]) for t in TASK_NAMES}
     train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
+    # Fitted on the whole file, scored on exactly the questions the arms answer: a like-for-like comparison.
+    info["blind_baseline"] = {t: blind_baseline(spread(records, spec.eval_per_task, t), t, fit=records)
+                              ["headline"]["value"] for t, records in evals.items()
+                              if t in TASK_NAMES and all(r.answers for r in records)}
     evals = {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
-    # Scored on exactly the questions the arms answer (not the whole file), so the comparison is like for like.
-    info["blind_baseline"] = {t: blind_baseline(records, t)["headline"]["value"] for t, records in evals.items()
-                              if all(r.answers for r in records) and t in TASK_NAMES}
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
                  "hash": sha256_json([[r.id for r in train.captions], [r.id for r in train.instructions],

@@ -46,7 +46,7 @@ class Recipe:
 
 def _llava_stage1() -> StageConfig:
     return StageConfig("stage1", "captions", ["connector"], template="plain",
-                       optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_ratio=0.03, batch_size=16, epochs=1))
+                       optim=OptimConfig(lr=1e-3, weight_decay=0.0, warmup_ratio=0.03, batch_size=16, epochs=1.0))
 
 
 def _llava(lora: bool) -> Recipe:

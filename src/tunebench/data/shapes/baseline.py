@@ -36,14 +36,16 @@ def _score(records: Sequence[Record], task: str, key: str, answer: dict[str, str
     return metrics.aggregate(rows)
 
 
-def blind_baseline(records: Sequence[Record], task: str) -> dict[str, Any]:
+def blind_baseline(records: Sequence[Record], task: str, fit: Sequence[Record] | None = None) -> dict[str, Any]:
     """Score of the majority-answer-per-type model with tunebench.evaluation.metrics.<task>.
 
+    The majorities come from `fit` (default: the scored records themselves); fit them on a whole file and
+    score a subset, or a handful of questions per type would let the baseline memorise their answers.
     On yes/no sets the majority is a coin toss and the headline may favour one answer (POPE's F1 is 0 for
     "always no" but 66.7 for "always yes"), so the constant answer that scores best is the baseline there.
     """
     key = GROUP_BY[task]
-    majority = _majority(records, key)
+    majority = _majority(fit if fit is not None else records, key)
     options = [majority]
     if task in YES_NO:
         options += [{group: constant for group in majority} for constant in YES_NO[task]]

@@ -59,26 +59,28 @@ def _string_list(row: dict, field: str, where: str, required: bool) -> tuple[str
     return tuple(v.strip() for v in value)
 
 
-def load_corpus(path: str | Path) -> list[Doc]:
-    path = Path(path)
-    docs: dict[str, Doc] = {}
+def _records(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(id, where, row) per line; ids must be non-empty strings, unique within the file."""
+    seen: set[str] = set()
+    out = []
     for lineno, row in _lines(path):
         where = f"{path}:{lineno}"
-        doc_id = _text(row, "id", where)
-        if doc_id in docs:
-            raise DataError(f"field 'id': duplicate id '{doc_id}'", where=where)
-        docs[doc_id] = Doc(doc_id, _text(row, "title", where), _text(row, "text", where))
-    return list(docs.values())
+        record_id = _text(row, "id", where)
+        if record_id in seen:
+            raise DataError(f"field 'id': duplicate id '{record_id}'", where=where)
+        seen.add(record_id)
+        out.append((record_id, where, row))
+    return out
+
+
+def load_corpus(path: str | Path) -> list[Doc]:
+    return [Doc(doc_id, _text(row, "title", where), _text(row, "text", where))
+            for doc_id, where, row in _records(Path(path))]
 
 
 def load_qa(path: str | Path, doc_ids: set[str]) -> list[QAItem]:
-    path = Path(path)
-    items: dict[str, QAItem] = {}
-    for lineno, row in _lines(path):
-        where = f"{path}:{lineno}"
-        qid = _text(row, "id", where)
-        if qid in items:
-            raise DataError(f"field 'id': duplicate id '{qid}'", where=where)
+    items: list[QAItem] = []
+    for qid, where, row in _records(Path(path)):
         split = row.get("split")
         if split not in SPLITS:
             raise DataError(f"field 'split' must be one of {', '.join(SPLITS)}", where=where)
@@ -87,9 +89,9 @@ def load_qa(path: str | Path, doc_ids: set[str]) -> list[QAItem]:
         if unknown:
             raise DataError(f"field 'doc_ids' names unknown document '{unknown[0]}'", where=where)
         stale = _string_list(row, "stale_answers", where, required=False)
-        items[qid] = QAItem(qid, _text(row, "question", where), _string_list(row, "answers", where, True), split,
-                            sources, row.get("kind", "") if isinstance(row.get("kind"), str) else "", stale)
-    return list(items.values())
+        items.append(QAItem(qid, _text(row, "question", where), _string_list(row, "answers", where, True), split,
+                            sources, row.get("kind", "") if isinstance(row.get("kind"), str) else "", stale))
+    return items
 
 
 def user_task(corpus: str | Path, qa: str | Path, updates: str | Path | None = None) -> KnowledgeTask:

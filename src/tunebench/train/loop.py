@@ -21,7 +21,7 @@ from torch import nn
 from tunebench.core.device import autocast
 from tunebench.core.seed import seed_everything
 from tunebench.train.checkpointing import TrainState, load_checkpoint, save_checkpoint
-from tunebench.train.monitor import Monitor, peak_memory_mb
+from tunebench.train.monitor import Monitor, PeakMemory
 from tunebench.train.sampling import step_plan
 
 
@@ -102,6 +102,7 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         state = load_checkpoint(run_dir, accelerator.unwrap_model(model), optimizer) or state
     monitor = Monitor(run_dir, label, total, enabled=accelerator.is_main_process, start_step=state.step)
     model.train()
+    memory = PeakMemory(accelerator.device)
     start = time.perf_counter() - state.wall_s
     for step in range(state.step, total):
         factor = lr_factor(step, total, cfg)
@@ -124,6 +125,7 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         if cfg.max_grad_norm:
             accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
         optimizer.step()
+        memory.sample()
         optimizer.zero_grad(set_to_none=True)
         mean_loss = float(accelerator.reduce(step_loss, "sum")) / step_tokens
         state.record(mean_loss, sum(len(mb) for mb in plan[step]), step_tokens, time.perf_counter() - start)
@@ -134,7 +136,7 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         accelerator.wait_for_everyone()
     monitor.close()
     return TrainResult(losses=state.losses, steps=state.step, samples=state.samples, tokens=state.tokens,
-                       wall_s=time.perf_counter() - start, peak_mem_mb=peak_memory_mb(accelerator.device))
+                       wall_s=time.perf_counter() - start, peak_mem_mb=memory.mb())
 
 
 def supervised_units(batch: dict) -> int:

@@ -11,10 +11,37 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from tunebench.core.io import append_jsonl, atomic_write_text
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def _rss_mb() -> float:
+    try:
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return resident_pages * resource.getpagesize() / 2**20
+    except (OSError, IndexError, ValueError):  # no /proc: the process's high-water mark (Linux reports KiB)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakMemory:
+    """Peak memory of one training run, not of the process so far.
+
+    CUDA: the allocator's peak since the run began. CPU: the resident set sampled after every optimizer step
+    (gradients and optimizer state still held), because the kernel's high-water mark cannot be reset and
+    would carry an earlier stage's peak into every later stage of a benchmark.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.peak = 0.0
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def sample(self) -> None:
+        if self.device.type != "cuda":
+            self.peak = max(self.peak, _rss_mb())
+
+    def mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        self.sample()
+        return self.peak
 
 
 class Monitor:

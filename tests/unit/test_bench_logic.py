@@ -88,6 +88,16 @@ def test_verdict_names_the_design_with_more_significant_wins():
     assert "Every arm beats every blind" in " ".join(tie["sentences"])
 
 
+def test_verdict_flags_an_arm_whose_answers_do_not_depend_on_the_image():
+    results = _results({"vqav2": (5.0, True)})
+    results["arms"]["a"]["image_reliance"] = {"vqav2": {"gap": 0.40}, "pope": {"gap": 0.20}}
+    results["arms"]["b"]["image_reliance"] = {"vqav2": {"gap": 0.01}, "pope": {"gap": 0.03}}
+    text = " ".join(verdict(results)["sentences"])
+    assert "A 0.300; B 0.020" in text and "for B: its scores mostly reflect language priors" in text
+    results["arms"]["b"]["image_reliance"] = {"vqav2": {"gap": 0.5}}
+    assert "Every arm's answers depend on the image" in " ".join(verdict(results)["sentences"])
+
+
 def test_profiles_and_yaml_overrides(tmp_path):
     assert [a.name for a in profile("default").arms] == ["llava", "minigpt4"]
     full = profile("full")

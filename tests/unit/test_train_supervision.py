@@ -87,8 +87,8 @@ def refused(argv: list[str], capsys) -> tuple[int, str]:
 
 
 def test_refuses_to_start_when_truncation_leaves_no_answer_token(root, tmp_path, capsys):
-    # max_length 16 keeps only the 16 image tokens of each caption record
-    code, err = refused(train_argv(root, tmp_path / "run", "--stage", "stage1", "--set", "model.max_length=16"),
+    # max_length 17 keeps only the BOS token and the 16 image tokens of each caption record
+    code, err = refused(train_argv(root, tmp_path / "run", "--stage", "stage1", "--set", "model.max_length=17"),
                         capsys)
     assert code == 2
     assert "no answer token is supervised" in err and "Traceback" not in err

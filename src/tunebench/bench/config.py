@@ -49,6 +49,7 @@ class BenchConfig:
     eval_batch_size: int = 16
     scoring: str = "generate"  # generate | likelihood (closed sets only; open questions always generate)
     bootstrap_resamples: int = 1000
+    reliance_questions: int = 64  # per task, for the "does it look at the image?" probe (0 = skip)
     sample_images: int = 6
 
     def to_dict(self) -> dict[str, Any]:

@@ -134,8 +134,10 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
     summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run)
     final_run = arm_dir / recipe.stages[-1].name
     evaluations = evaluate_arm(cfg, arm, final_run, evals, arm_dir / "eval", tower)
+    reliance = image_reliance_arm(cfg, final_run, evals, arm_dir / "eval", tower) if cfg.reliance_questions else {}
     qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
-    return {"train": summaries, "qformer": qsummary, "eval": evaluations, "recipe": recipe.to_dict()}
+    return {"train": summaries, "qformer": qsummary, "eval": evaluations, "image_reliance": reliance,
+            "recipe": recipe.to_dict()}
 
 
 def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, list[Record]], out: Path,
@@ -159,6 +161,26 @@ def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, lis
         results[task] = evaluate(model, spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,
                                  resume=True, model_name=arm.name)
     return results
+
+
+def image_reliance_arm(cfg: BenchConfig, run: Path, evals: dict[str, list[Record]], out: Path, tower) -> dict:
+    """Per task: answer loss with the right vs another image, on up to `reliance_questions` questions (cached)."""
+    from tunebench.core.device import pick_device
+    from tunebench.evaluation.image_reliance import image_reliance
+    from tunebench.evaluation.tasks import get_task
+    from tunebench.models.checkpoint import load_run
+
+    found, model = {}, None
+    for task, records in evals.items():
+        records = spread(records, cfg.reliance_questions, task)
+        path = out / task / "image_reliance.json"
+        if path.is_file() and read_json(path)["data"] == _records_hash(records):
+            found[task] = read_json(path)["result"]
+            continue
+        model = model or load_run(run, tower=tower).to(pick_device())
+        found[task] = image_reliance(model, get_task(task), records, batch_size=cfg.eval_batch_size)
+        atomic_write_json(path, {"data": _records_hash(records), "result": found[task]})
+    return found
 
 
 def _records_hash(records: list[Record]) -> str:

@@ -70,6 +70,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
             "curves": {stage: str(Path("arms") / f"{arm.name}-s{cfg.seeds[0]}" / stage / "metrics.jsonl")
                        for stage in first["train"]},
             "config": first["recipe"],
+            "image_reliance": first.get("image_reliance") or {},
         }
     main = [a for a in cfg.arms if not a.ablation][:2]
     comparison = _compare(cfg, main, tasks, rows) if len(main) == 2 else {}

@@ -43,7 +43,7 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
                     f"with {sa} vs {sb} significant differences.")
     sentences = [headline, *lines, *_skill_sentences(comp, la, lb), *_cost_sentences(arms, a, b),
-                 *_baseline_sentences(results)]
+                 *_baseline_sentences(results), *_reliance_sentences(arms)]
     return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
             "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
 
@@ -84,3 +84,21 @@ def _baseline_sentences(results: dict) -> list[str]:
     if misses:
         return [f"Not above the blind (image-free) baseline: {'; '.join(misses)}."]
     return ["Every arm beats every blind (image-free) baseline."]
+
+
+# Below this many nats per answer token, the right image barely changes what the model expects to answer.
+LOOKS_AT_IMAGE_NATS = 0.05
+
+
+def _reliance_sentences(arms: dict) -> list[str]:
+    gaps = {arm["label"]: [r["gap"] for r in arm.get("image_reliance", {}).values()] for arm in arms.values()}
+    gaps = {label: sum(g) / len(g) for label, g in gaps.items() if g}
+    if not gaps:
+        return []
+    parts = [f"{label} {gap:.3f}" for label, gap in gaps.items()]
+    weak = [label for label, gap in gaps.items() if gap < LOOKS_AT_IMAGE_NATS]
+    whose = "its" if len(weak) == 1 else "their"
+    tail = (f" Below {LOOKS_AT_IMAGE_NATS} for {', '.join(weak)}: {whose} scores mostly reflect language priors, "
+            "not vision." if weak else " Every arm's answers depend on the image.")
+    return [f"Image use (answer loss with another image minus with the right one, nats per token, mean over "
+            f"benchmarks): {'; '.join(parts)}.{tail}"]

@@ -17,6 +17,7 @@ def _view(results: dict, out: Path) -> dict:
         "task_labels": TASK_LABELS, "comparison": results.get("comparison") or {},
         "blind": results["data"].get("blind_baseline", {}),
         "skills": sorted({s for a in arms.values() for s in a["skills"]}),
+        "reliance_tasks": [t for t in results["tasks"] if any(t in a.get("image_reliance", {}) for a in arms.values())],
         "curves": training_curves(results, out), "cost_plot": accuracy_vs_cost(results),
         "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
     }
@@ -68,6 +69,7 @@ def markdown(results: dict, c: Cells) -> str:
                 k = f"comparison.skills.{s}"
                 cells.append(f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
             lines.append(_row(cells))
+    lines += _reliance_markdown(results, c)
     lines += ["", "## Cost", "", _row(["arm", "stage", "wall s", "samples/s", "tokens", "PFLOP", "trainable",
                                        "peak MB"]), _row(["---"] * 8)]
     for a in arms:
@@ -86,3 +88,18 @@ def markdown(results: dict, c: Cells) -> str:
                                c.text(k + ".optim.epochs")]))
     lines += ["", "Plots, per-benchmark breakdowns and sample predictions: see report.html.", ""]
     return "\n".join(lines)
+
+
+def _reliance_markdown(results: dict, c: Cells) -> list[str]:
+    rows = [(a, t) for a, arm in results["arms"].items() for t in results["tasks"]
+            if t in arm.get("image_reliance", {})]
+    if not rows:
+        return []
+    lines = ["", "## Does the model look at the image?", "",
+             "Loss of the reference answers (nats per token) with the right image vs another image; ~0 gap = priors.",
+             "", _row(["arm", "benchmark", "right image", "other image", "gap"]), _row(["---"] * 5)]
+    for a, t in rows:
+        k = f"arms.{a}.image_reliance.{t}"
+        lines.append(_row([results["arms"][a]["label"], TASK_LABELS.get(t, t), c.text(k + ".loss_right_image", 3),
+                           c.text(k + ".loss_other_image", 3), c.text(k + ".gap", 3)]))
+    return lines

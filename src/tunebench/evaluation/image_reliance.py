@@ -1,0 +1,67 @@
+"""Does the model look at the image? The loss of the reference answers with the right image versus with
+another image of the same set.
+
+A model that answers from the question alone (language priors) scores the same either way: a gap near zero
+says its benchmark scores measure priors, however they compare with another model's. Teacher-forced, so it
+needs no generation and reads the same whatever the answer format.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+
+from tunebench.data.records import Record, Turn
+from tunebench.evaluation.tasks import Task
+from tunebench.models.batching import pad_batch
+from tunebench.models.features import stems_for
+from tunebench.models.prompting import image_prompt
+from tunebench.models.vlm import VisionLanguageModel
+
+
+def reference_answer(record: Record) -> str:
+    """The answer most annotators gave (VQA-v2 has ten; the others one)."""
+    return Counter(record.answers).most_common(1)[0][0]
+
+
+def _other_image(paths: list[str]) -> dict[str, str]:
+    """Each image mapped to the next distinct one (cyclic): every question gets a wrong image, deterministically."""
+    unique = sorted(set(paths))
+    return {p: unique[(i + 1) % len(unique)] for i, p in enumerate(unique)}
+
+
+def _mean_answer_loss(model: VisionLanguageModel, examples: list[dict], batch_size: int) -> tuple[float, int]:
+    total, tokens = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        batch = pad_batch(examples[start : start + batch_size], model.tokenizer.pad_token_id, side="right")
+        batch = {k: v.to(model.device) for k, v in batch.items()}
+        with torch.no_grad():
+            out = model.loss(batch)
+        total += float(out.loss) * out.n_tokens
+        tokens += out.n_tokens
+    return total / max(tokens, 1), tokens
+
+
+def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16
+                   ) -> dict[str, float | int]:
+    """Mean answer-token loss with the right images and with swapped ones, and the gap (nats per token)."""
+    records = [r for r in records if r.image and r.answers]
+    if len({r.image for r in records}) < 2:
+        raise ValueError("image reliance needs questions about at least two different images")
+    paths = list(dict.fromkeys(r.image for r in records))
+    stems = stems_for(model, paths)
+    row = {p: i for i, p in enumerate(paths)}
+    swap = _other_image(paths)
+    matched, swapped = [], []
+    model.eval()
+    for r in records:
+        turns = [*image_prompt(task.question(r)), Turn("gpt", reference_answer(r))]
+        example = model.encode(turns, record_id=r.id)
+        matched.append({**example, "stem": stems[row[r.image]]})
+        swapped.append({**example, "stem": stems[row[swap[r.image]]]})
+    loss_matched, tokens = _mean_answer_loss(model, matched, batch_size)
+    loss_swapped, _ = _mean_answer_loss(model, swapped, batch_size)
+    return {"questions": len(records), "answer_tokens": tokens, "loss_right_image": loss_matched,
+            "loss_other_image": loss_swapped, "gap": loss_swapped - loss_matched}

@@ -173,6 +173,8 @@ def image_reliance_arm(cfg: BenchConfig, run: Path, evals: dict[str, list[Record
     found, model = {}, None
     for task, records in evals.items():
         records = spread(records, cfg.reliance_questions, task)
+        if len({r.image for r in records if r.image and r.answers}) < 2:
+            continue  # nothing to swap the image with (or a text-only set)
         path = out / task / "image_reliance.json"
         if path.is_file() and read_json(path)["data"] == _records_hash(records):
             found[task] = read_json(path)["result"]

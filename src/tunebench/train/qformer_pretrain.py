@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 
 from tunebench.core.io import atomic_path, atomic_write_json, read_json
+from tunebench.core.seed import seed_everything
 from tunebench.data.records import Record
 from tunebench.models.features import tower_features
 from tunebench.models.qformer import QFormer, QFormerConfig, text_tokenizer
@@ -74,6 +75,9 @@ def pretrain_qformer(records: list[Record], tower, cfg: PretrainConfig, out: Pat
     row = {p: i for i, p in enumerate(dict.fromkeys(paths))}
     tokenizer = text_tokenizer(cfg.qformer)
     caption_index = {c: i for i, c in enumerate(sorted({c for _, c in pairs}))}
+    # Seeded here, not by whatever ran earlier in the process: a benchmark whose first arm was cached (or that
+    # ran an extra probe) must still draw the same query tokens and new layers.
+    seed_everything(cfg.optim.seed)
     qformer = QFormer(cfg.qformer, tower.hidden_size)
     dataset = [{"feat": feats[row[p]], "caption": c, "cid": caption_index[c]} for p, c in train_pairs]
     held_out = [{"feat": feats[row[p]], "caption": c, "cid": caption_index[c]} for p, c in test_pairs]

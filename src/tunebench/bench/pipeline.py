@@ -15,9 +15,8 @@ from rich.console import Console
 from tunebench.bench.config import TASK_NAMES, ArmSpec, BenchConfig
 from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
 from tunebench.data.records import Record
+from tunebench.data.shapes.baseline import YES_NO
 from tunebench.train.pipeline import TrainData, load_train_data
-
-YES_NO_TASKS = ("mme", "pope")
 
 console = Console()
 
@@ -44,11 +43,10 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
         train = load_train_data(shapes)
         evals = {t: load_task_records(get_task(t), [shapes]) for t in TASK_NAMES}
     train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
+    whole, evals = evals, {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
     # Fitted on the whole file, scored on exactly the questions the arms answer: a like-for-like comparison.
-    info["blind_baseline"] = {t: blind_baseline(spread(records, spec.eval_per_task, t), t, fit=records)
-                              ["headline"]["value"] for t, records in evals.items()
-                              if t in TASK_NAMES and all(r.answers for r in records)}
-    evals = {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
+    info["blind_baseline"] = {t: blind_baseline(records, t, fit=whole[t])["headline"]["value"]
+                              for t, records in evals.items() if t in TASK_NAMES and all(r.answers for r in records)}
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
                  "hash": sha256_json([[r.id for r in train.captions], [r.id for r in train.instructions],
@@ -72,7 +70,7 @@ def spread(records: list[Record], n: int, task: str) -> list[Record]:
     """
     if not n or n >= len(records):
         return records
-    if task in YES_NO_TASKS:
+    if task in YES_NO:
         def key(r: Record) -> tuple:
             return r.meta.get("subtask"), r.meta.get("split"), r.image or r.meta.get("image")
     else:
@@ -175,13 +173,14 @@ def image_reliance_arm(cfg: BenchConfig, run: Path, evals: dict[str, list[Record
         records = spread(records, cfg.reliance_questions, task)
         if len({r.image for r in records if r.image and r.answers}) < 2:
             continue  # nothing to swap the image with (or a text-only set)
-        path = out / task / "image_reliance.json"
-        if path.is_file() and read_json(path)["data"] == _records_hash(records):
-            found[task] = read_json(path)["result"]
+        path, data_hash = out / task / "image_reliance.json", _records_hash(records)
+        cached = read_json(path) if path.is_file() else {}
+        if cached.get("data") == data_hash:
+            found[task] = cached["result"]
             continue
         model = model or load_run(run, tower=tower).to(pick_device())
         found[task] = image_reliance(model, get_task(task), records, batch_size=cfg.eval_batch_size)
-        atomic_write_json(path, {"data": _records_hash(records), "result": found[task]})
+        atomic_write_json(path, {"data": data_hash, "result": found[task]})
     return found
 
 

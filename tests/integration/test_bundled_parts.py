@@ -19,7 +19,22 @@ def test_efficientnet_classifies_chelsea_as_a_cat(efficientnet):
         top1 = int(efficientnet.classify(pixels).argmax())
         grid = efficientnet(pixels)
     assert 281 <= top1 <= 285, top1
-    assert grid.shape == (1, 49, 1280)
+    assert grid.shape == (1, 49, 320)
+
+
+def test_efficientnet_default_layer_is_what_feeds_the_head(efficientnet):
+    """Layer -2 (default) is the last block's output: the head's 1x1 conv applied to it gives layer -1."""
+    from tunebench.components import load_vision_tower
+
+    head = load_vision_tower("efficientnet-lite0-head")
+    assert (head.hidden_size, efficientnet.hidden_size) == (1280, 320)
+    assert head.weights_hash != efficientnet.weights_hash  # the feature cache keeps the two apart
+    pixels = torch.randn(2, 3, 224, 224)
+    net = efficientnet.net
+    with torch.inference_mode():
+        block = efficientnet(pixels).transpose(1, 2).reshape(2, 320, 7, 7)
+        via_head = net._swish(net._bn1(net._conv_head(block))).flatten(2).transpose(1, 2)
+        torch.testing.assert_close(via_head, head(pixels))
 
 
 def test_smollm2_answers_paris(smollm2):

@@ -102,11 +102,12 @@ def test_profiles_and_yaml_overrides(tmp_path):
     assert [a.name for a in profile("default").arms] == ["llava", "minigpt4"]
     full = profile("full")
     assert len(full.seeds) >= 3 and {a.name for a in full.arms if a.ablation} == {
-        "llava-frozen-llm", "minigpt4-lora", "minigpt4-qformer", "minigpt4-published-lr"}
+        "llava-frozen-llm", "llava-published-lr", "minigpt4-lora", "minigpt4-qformer", "minigpt4-published-lr"}
     lrs = {a.name: [s.optim.lr for s in arm_recipe(full, a).stages] for a in full.arms}  # every arm resolves
-    assert lrs["minigpt4"] == lrs["minigpt4-qformer"] == [1e-3, 1e-3]
+    assert lrs["minigpt4"] == lrs["minigpt4-qformer"] == [3e-3, 1e-3]
     assert lrs["minigpt4-published-lr"] == [s.optim.lr for s in get_recipe("minigpt4").stages] == [1e-4, 3e-5]
-    assert lrs["llava"] == [s.optim.lr for s in get_recipe("llava-1.5").stages]
+    assert lrs["llava-published-lr"] == [s.optim.lr for s in get_recipe("llava-1.5").stages] == [1e-3, 2e-5]
+    assert lrs["llava"] == lrs["llava-frozen-llm"] == [3e-3, 2e-5]  # short-run stage-1 rate, published stage 2
     cfg_file = tmp_path / "bench.yaml"
     cfg_file.write_text("llm: ./my-vicuna\ndata:\n  eval_per_task: 50\narms:\n"
                         "  - {name: x, recipe: llava-1.5, label: X, design: llava}\n")

@@ -59,19 +59,26 @@ class BenchConfig:
 # MiniGPT-4's published rates (1e-4, then 3e-5) were set for 20,000 and 1,000 steps with a frozen LLM; these
 # profiles run ~100. Measured at the default size: at 1e-4 the linear layer barely leaves its random init (stage-1
 # loss 4.3 -> 3.7 over 80 steps, steps still jumping between 3.0 and 6.1) and the frozen LLM keeps answering in
-# sentences ("The answer to this question is 1."): 0 on VQA-v2 and GQA. At LLaVA's connector rate, 1e-3, stage 1
-# falls 3.4 -> 2.0; in stage 2, 3e-4 (the published 0.3 ratio) gave 14.6 on 48 VQA-v2 questions and 1e-3 gave
-# 22.9, so both connector-only stages use 1e-3. The full profile also runs the published rates as an ablation.
-MINIGPT4_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 1e-3}}, "stage2": {"optim": {"lr": 1e-3}}}
+# sentences ("The answer to this question is 1."): 0 on VQA-v2 and GQA. At 1e-3 stage 1 falls 3.4 -> 2.0; in
+# stage 2, 3e-4 (the published 0.3 ratio) gave 14.6 on 48 VQA-v2 questions and 1e-3 gave 22.9. Stage 1 now runs
+# at 3e-3 like LLaVA's (below): with the last-block features, VQA-v2 / GQA / MME / POPE-F1 went from 35.0 / 36.7
+# / 200.0 / 0.0 (head features, 1e-3) to 35.0 / 37.5 / 206.7 / 26.1. The full profile also runs the published rates.
+MINIGPT4_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}, "stage2": {"optim": {"lr": 1e-3}}}
 MINIGPT4_PUBLISHED_LR = {"stage1": {"optim": {"lr": 1e-4}}, "stage2": {"optim": {"lr": 3e-5}}}
+# LLaVA's stage-1 rate, 1e-3, was set for 2,170 steps of 256 captions; here stage 1 is 160 steps of 8. Measured
+# with LLaVA's projector on 1,280 captions (last-block features), objects named right (size, colour and shape) in
+# captions of 48 test images: 11% at 1e-3, 21% at 3e-3, 12% at 1e-2; after stage 2, VQA-v2 / GQA / MME went from
+# 37.5 / 40.8 / 203.3 (head features, 1e-3) to 44.2 / 44.2 / 250.0. The full profile also runs the published rate.
+LLAVA_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}}
 
 MAIN_ARMS = [
-    ArmSpec("llava", "llava-1.5", "LLaVA-1.5", "llava"),
+    ArmSpec("llava", "llava-1.5", "LLaVA-1.5", "llava", LLAVA_SHORT_RUN_LR),
     ArmSpec("minigpt4", "minigpt4", "MiniGPT-4", "minigpt4", MINIGPT4_SHORT_RUN_LR),
 ]
 ABLATION_ARMS = [
     ArmSpec("llava-frozen-llm", "llava-1.5", "LLaVA-1.5, frozen LLM", "llava",
-            {"stage2": {"train": ["connector"]}}, ablation=True),
+            {**LLAVA_SHORT_RUN_LR, "stage2": {"train": ["connector"]}}, ablation=True),
+    ArmSpec("llava-published-lr", "llava-1.5", "LLaVA-1.5, published learning rates", "llava", {}, ablation=True),
     ArmSpec("minigpt4-lora", "minigpt4", "MiniGPT-4 + LoRA on the LLM", "minigpt4",
             {"stage1": MINIGPT4_SHORT_RUN_LR["stage1"],
              "stage2": {"train": ["connector", "lora"], "lora": {"r": 128, "alpha": 256, "dropout": 0.05},

@@ -85,8 +85,9 @@ class EfficientNetLiteTower(VisionTower):
         self.name = "efficientnet-lite0" if feature_layer == -2 else "efficientnet-lite0-head"
         self.hidden_size = dims[feature_layer]
         self.num_tokens = 49
-        # The feature cache is keyed by this hash, so each layer's features are cached apart.
-        self.weights_hash = weights_hash if feature_layer == -2 else f"{weights_hash}:head"
+        # The feature cache and run records key on this: each layer's features stay apart, and none reuses an
+        # entry written before the layer was a choice (those held the head's features under the bare hash).
+        self.weights_hash = f"{weights_hash}:layer{feature_layer}"
         # EfficientNet-Lite was trained on inputs scaled as (x - 127) / 128.
         self.preprocess = ImagePreprocess(224, (127.0 / 255,) * 3, (128.0 / 255,) * 3)
 

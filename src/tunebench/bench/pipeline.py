@@ -6,9 +6,12 @@ the same command redoes only what is missing (training resumes from its last che
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -130,22 +133,32 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
     missing = [s.name for s in recipe.stages if not (arm_dir / s.name / SUMMARY).is_file()]
     _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
     summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run)
-    final_run = arm_dir / recipe.stages[-1].name
-    evaluations = evaluate_arm(cfg, arm, final_run, evals, arm_dir / "eval", tower)
-    reliance = image_reliance_arm(cfg, final_run, evals, arm_dir / "eval", tower) if cfg.reliance_questions else {}
+    final_model = _lazy_model(arm_dir / recipe.stages[-1].name, tower)  # loaded once, only if a result is missing
+    evaluations = evaluate_arm(cfg, arm, final_model, evals, arm_dir / "eval")
+    reliance = image_reliance_arm(cfg, final_model, evals, arm_dir / "eval") if cfg.reliance_questions else {}
     qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
     return {"train": summaries, "qformer": qsummary, "eval": evaluations, "image_reliance": reliance,
             "recipe": recipe.to_dict()}
 
 
-def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, list[Record]], out: Path,
-                 tower) -> dict:
-    from tunebench.core.device import pick_device
+def _lazy_model(run: Path, tower) -> Callable[[], Any]:
+    """The run's model, loaded on the first call and shared by every later one."""
+    @functools.cache
+    def load():
+        from tunebench.core.device import pick_device
+        from tunebench.models.checkpoint import load_run
+
+        return load_run(run, tower=tower).to(pick_device())
+
+    return load
+
+
+def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, model: Callable[[], Any], evals: dict[str, list[Record]],
+                 out: Path) -> dict:
     from tunebench.evaluation.runner import RESULTS, SAMPLES, evaluate
     from tunebench.evaluation.tasks import get_task
-    from tunebench.models.checkpoint import load_run
 
-    results, model = {}, None
+    results = {}
     for task, records in evals.items():
         folder = out / task
         done = (folder / RESULTS).is_file() and len(read_jsonl(folder / SAMPLES)) == len(records)
@@ -153,33 +166,30 @@ def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, lis
             results[task] = read_json(folder / RESULTS)
             continue
         _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
-        model = model or load_run(run, tower=tower).to(pick_device())
         spec = get_task(task)
         scoring = cfg.scoring if spec.candidates else "generate"
-        results[task] = evaluate(model, spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,
+        results[task] = evaluate(model(), spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,
                                  resume=True, model_name=arm.name)
     return results
 
 
-def image_reliance_arm(cfg: BenchConfig, run: Path, evals: dict[str, list[Record]], out: Path, tower) -> dict:
+def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[str, list[Record]], out: Path
+                       ) -> dict:
     """Per task: answer loss with the right vs another image, on up to `reliance_questions` questions (cached)."""
-    from tunebench.core.device import pick_device
-    from tunebench.evaluation.image_reliance import image_reliance
+    from tunebench.evaluation.image_reliance import image_reliance, probe_records
     from tunebench.evaluation.tasks import get_task
-    from tunebench.models.checkpoint import load_run
 
-    found, model = {}, None
+    found = {}
     for task, records in evals.items():
         records = spread(records, cfg.reliance_questions, task)
-        if len({r.image for r in records if r.image and r.answers}) < 2:
+        if not probe_records(records):
             continue  # nothing to swap the image with (or a text-only set)
         path, data_hash = out / task / "image_reliance.json", _records_hash(records)
         cached = read_json(path) if path.is_file() else {}
         if cached.get("data") == data_hash:
             found[task] = cached["result"]
             continue
-        model = model or load_run(run, tower=tower).to(pick_device())
-        found[task] = image_reliance(model, get_task(task), records, batch_size=cfg.eval_batch_size)
+        found[task] = image_reliance(model(), get_task(task), records, batch_size=cfg.eval_batch_size)
         atomic_write_json(path, {"data": data_hash, "result": found[task]})
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,6 +38,11 @@ class Record:
         """The first human turn without the image placeholder (what an evaluation asks)."""
         first = next(t.text for t in self.turns if t.role == "human")
         return first.replace(IMAGE_TOKEN, "").strip()
+
+    @property
+    def reference_answer(self) -> str:
+        """The answer most annotators gave (VQA-v2 has ten; the other sets one); ties go to the first given."""
+        return Counter(self.answers).most_common(1)[0][0]
 
     @property
     def skill(self) -> str | None:

@@ -8,7 +8,6 @@ needs no generation and reads the same whatever the answer format.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -21,9 +20,11 @@ from tunebench.models.prompting import image_prompt
 from tunebench.models.vlm import VisionLanguageModel
 
 
-def reference_answer(record: Record) -> str:
-    """The answer most annotators gave (VQA-v2 has ten; the others one)."""
-    return Counter(record.answers).most_common(1)[0][0]
+def probe_records(records: Sequence[Record]) -> list[Record]:
+    """The questions the probe can use (an image and a reference answer); empty unless they span two images
+    or more, since each needs another image of the set to be swapped in."""
+    usable = [r for r in records if r.image and r.answers]
+    return usable if len({r.image for r in usable}) >= 2 else []
 
 
 def _other_image(paths: list[str]) -> dict[str, str]:
@@ -47,8 +48,8 @@ def _mean_answer_loss(model: VisionLanguageModel, examples: list[dict], batch_si
 def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16
                    ) -> dict[str, float | int]:
     """Mean answer-token loss with the right images and with swapped ones, and the gap (nats per token)."""
-    records = [r for r in records if r.image and r.answers]
-    if len({r.image for r in records}) < 2:
+    records = probe_records(records)
+    if not records:
         raise ValueError("image reliance needs questions about at least two different images")
     paths = list(dict.fromkeys(r.image for r in records))
     stems = stems_for(model, paths)
@@ -57,7 +58,7 @@ def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Rec
     matched, swapped = [], []
     model.eval()
     for r in records:
-        turns = [*image_prompt(task.question(r)), Turn("gpt", reference_answer(r))]
+        turns = [*image_prompt(task.question(r)), Turn("gpt", r.reference_answer)]
         example = model.encode(turns, record_id=r.id)
         matched.append({**example, "stem": stems[row[r.image]]})
         swapped.append({**example, "stem": stems[row[swap[r.image]]]})

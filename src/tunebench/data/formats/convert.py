@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ YES_NO_TASKS = ("mme", "pope")
 
 def _answer(record: Record) -> str:
     if record.task == "vqav2":
-        return record.meta.get("multiple_choice_answer") or Counter(record.answers).most_common(1)[0][0]
+        return record.meta.get("multiple_choice_answer") or record.reference_answer
     if record.task in YES_NO_TASKS:
         return record.answers[0].capitalize()
     return record.answers[0]

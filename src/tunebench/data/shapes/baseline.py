@@ -21,8 +21,7 @@ def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
     """Most common reference answer per type; ties go to the alphabetically first answer."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for record in records:
-        counts[str(record.meta.get(key))][record.answers[0] if len(record.answers) == 1
-                                          else Counter(record.answers).most_common(1)[0][0]] += 1
+        counts[str(record.meta.get(key))][record.reference_answer] += 1
     return {group: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for group, c in sorted(counts.items())}
 
 

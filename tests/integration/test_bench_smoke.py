@@ -92,6 +92,18 @@ def test_verdict_follows_the_numbers(smoke):
     assert results["config"]["profile"] == "smoke" and results["environment"]["versions"]["torch"]
 
 
+def test_arms_ran_as_planned_each_with_its_own_log(smoke):
+    from tunebench.bench.parallel import worker_plan
+
+    results = read_json(smoke / "results.json")
+    processes, threads = worker_plan(results["config"]["workers"], len(results["arms"]))
+    assert results["workers"] == {"processes": processes, "threads_each": threads}
+    if processes > 1:  # every job wrote its own log; the Q-Former ran once, before the arm that needs it
+        assert "Q-Former pretraining" in (smoke / "logs" / "qformer-minigpt4-s0.log").read_text()
+        for arm in ("llava-s0", "minigpt4-s0"):
+            assert "evaluating vqav2" in (smoke / "logs" / f"{arm}.log").read_text()
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 

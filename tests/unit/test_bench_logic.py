@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.bench.config import load_config, profile
-from tunebench.bench.pipeline import arm_recipe, spread
+from tunebench.bench.pipeline import arm_recipe, one_group_per_image, spread
 from tunebench.bench.stats import headline_ci, paired_headline_test
 from tunebench.bench.verdict import verdict
 from tunebench.core.errors import UserError
@@ -46,6 +46,20 @@ def test_spread_keeps_pope_images_whole_so_the_subset_stays_balanced():
     assert len(picked) == 60
     assert sum(r.answers[0] == "yes" for r in picked) == 30
     assert {r.meta["split"] for r in picked} == {"random", "adversarial"}
+
+
+def test_probe_subset_takes_each_pope_image_from_one_split_only():
+    # Splits reuse images (as POPE's do); the second split asks about images 0-9 again, with more questions.
+    records = [Record(f"{split}-{i}-{q}", f"{i}.png", (Turn("human", "?"),), ("yes" if q % 2 else "no",), "pope",
+                      {"split": split}) for split, n in (("random", 20), ("popular", 10)) for i in range(n)
+               for q in range(2 if split == "random" else 6)]
+    kept = one_group_per_image(records, "pope")
+    assert {r.meta["split"] for r in kept} == {"random"}  # every image already had its first split there
+    per_image: dict = {}
+    for r in kept:
+        per_image.setdefault(r.image, []).append(r.answers[0])
+    assert len(per_image) == 20 and all(sorted(a) == ["no", "yes"] for a in per_image.values())
+    assert one_group_per_image(records, "vqav2") == records
 
 
 def test_headline_ci_brackets_the_value_and_paired_test_detects_a_real_gap():

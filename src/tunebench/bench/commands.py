@@ -14,6 +14,7 @@ def bench_command(
     out: Path = typer.Option(Path("bench-out"), help="Output folder (results.json, report.md, report.html)."),
     profile: str = typer.Option("default", help="smoke | default | full"),
     config: Path | None = typer.Option(None, help="YAML overriding the profile: parts, data, arms, sizes."),
+    workers: int | None = typer.Option(None, help="Arms trained at once, one process each (CPU; 1 = in turn)."),
 ) -> None:
     """LLaVA-1.5 vs MiniGPT-4 on the same parts and data, end to end, with a report. Rerun to resume."""
     from tunebench.bench.config import load_config
@@ -24,6 +25,8 @@ def bench_command(
     from tunebench.report.bench import write_report
 
     cfg = load_config(profile, config)
+    if workers is not None:
+        cfg.workers = workers
     raw = run_bench(cfg, out)
     results = build_results(cfg, raw, out)
     results["verdict"] = verdict(results)

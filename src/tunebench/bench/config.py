@@ -51,6 +51,8 @@ class BenchConfig:
     bootstrap_resamples: int = 1000
     reliance_questions: int = 64  # per task, for the "does it look at the image?" probe (0 = skip)
     sample_images: int = 6
+    # Arms trained side by side, one process each (CPU only; see bench/parallel.py). 1 = one after another.
+    workers: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

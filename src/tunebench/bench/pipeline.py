@@ -89,6 +89,24 @@ def spread(records: list[Record], n: int, task: str) -> list[Record]:
     return [r for k in chosen for r in groups[k]]
 
 
+def one_group_per_image(records: list[Record], task: str) -> list[Record]:
+    """Yes/no sets: keep each image's questions from its first split/subtask only.
+
+    POPE's three splits ask about the same images, so a subset spread over (split, image) groups can put
+    one image in two or three of them. The image-reliance probe needs each image to weigh the same and
+    to carry as many "yes" as "no" answers; otherwise a model whose "yes" depends on the image alone shows a
+    gap of either sign, set by which images carry more questions.
+    """
+    if task not in YES_NO:
+        return records
+    first: dict = {}
+    for r in records:
+        image = r.image or r.meta.get("image")
+        first.setdefault(image, (r.meta.get("subtask"), r.meta.get("split")))
+    return [r for r in records
+            if first[r.image or r.meta.get("image")] == (r.meta.get("subtask"), r.meta.get("split"))]
+
+
 def ensure_shapes(spec, folder: Path) -> Path:
     """Generate the Shapes world once per settings; a different setting regenerates it."""
     from tunebench.data.shapes.generate import ShapesConfig, generate
@@ -113,23 +131,38 @@ def arm_recipe(cfg: BenchConfig, arm: ArmSpec):
     return apply_overrides(recipe, arm.overrides)
 
 
+def qformer_folder(cfg: BenchConfig, arm: ArmSpec, seed: int, out: Path) -> Path | None:
+    """Where the arm's pretrained Q-Former lives; arms with the same Q-Former settings and seed share it."""
+    recipe = arm_recipe(cfg, arm)
+    if not recipe.pretrain_qformer:
+        return None
+    key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim), "v": cfg.vision})[:10]
+    return out / "qformer" / f"{key}-s{seed}"
+
+
+def pretrain_qformer_for(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, out: Path, tower
+                         ) -> Path | None:
+    """The arm's pretrained Q-Former run (pretrained now unless already there); None for LLaVA arms."""
+    from tunebench.train.pipeline import ensure_qformer, qformer_run_dir
+    from tunebench.train.qformer_pretrain import is_pretrained
+
+    shared = qformer_folder(cfg, arm, seed, out)
+    if shared is None:
+        return None
+    if not is_pretrained(qformer_run_dir(shared)):
+        _say(f"{arm.label} (seed {seed}): Q-Former pretraining")
+    return ensure_qformer(arm_recipe(cfg, arm), train, shared, tower, seed)
+
+
 def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
             out: Path, tower) -> dict:
     """Train one arm with one seed (cached/resumable), then evaluate it on every task (cached/resumable)."""
-    from tunebench.train.pipeline import ensure_qformer, qformer_run_dir, train_recipe
-    from tunebench.train.qformer_pretrain import is_pretrained
+    from tunebench.train.pipeline import train_recipe
     from tunebench.train.stage import SUMMARY
 
     recipe = arm_recipe(cfg, arm)
     arm_dir = out / "arms" / f"{arm.name}-s{seed}"
-    qformer_run = None
-    if recipe.pretrain_qformer:
-        key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim),
-                           "v": cfg.vision})[:10]
-        shared = out / "qformer" / f"{key}-s{seed}"
-        if not is_pretrained(qformer_run_dir(shared)):
-            _say(f"{arm.label} (seed {seed}): Q-Former pretraining")
-        qformer_run = ensure_qformer(recipe, train, shared, tower, seed)
+    qformer_run = pretrain_qformer_for(cfg, arm, seed, train, out, tower)
     missing = [s.name for s in recipe.stages if not (arm_dir / s.name / SUMMARY).is_file()]
     _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
     summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run)
@@ -181,7 +214,7 @@ def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[s
 
     found = {}
     for task, records in evals.items():
-        records = spread(records, cfg.reliance_questions, task)
+        records = spread(one_group_per_image(records, task), cfg.reliance_questions, task)
         if not probe_records(records):
             continue  # nothing to swap the image with (or a text-only set)
         path, data_hash = out / task / "image_reliance.json", _records_hash(records)
@@ -202,15 +235,28 @@ def _records_hash(records: list[Record]) -> str:
 
 def run_bench(cfg: BenchConfig, out: Path) -> dict:
     """Run (or finish) every arm and seed; returns the raw per-arm outputs for the results builder."""
-    from tunebench.components import load_vision_tower
+    from tunebench.bench.parallel import run_jobs_in_parallel, worker_plan
 
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "bench_config.json", cfg.to_dict())
     train, evals, data_info = prepare_data(cfg, out)
+    workers, threads = worker_plan(cfg.workers, len(cfg.arms) * len(cfg.seeds))
+    if workers > 1:
+        _say(f"{workers} arms at a time, {threads} thread(s) each; their logs: {out / 'logs'}")
+        raw = run_jobs_in_parallel(cfg, train, evals, out, workers, threads)
+    else:
+        raw = _run_in_turn(cfg, train, evals, out)
+    return {"data": data_info, "arms": raw, "wall_s": time.perf_counter() - start,
+            "workers": {"processes": workers, "threads_each": threads}}
+
+
+def _run_in_turn(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path) -> dict:
+    from tunebench.components import load_vision_tower
+
     tower = load_vision_tower(cfg.vision)
-    raw = {}
+    raw: dict = {}
     for seed in cfg.seeds:
         for arm in cfg.arms:
             raw.setdefault(arm.name, {})[seed] = run_arm(cfg, arm, seed, train, evals, out, tower)
-    return {"data": data_info, "arms": raw, "wall_s": time.perf_counter() - start}
+    return raw

@@ -77,6 +77,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
     return {
         "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
         "tasks": tasks, "arms": arms, "comparison": comparison, "wall_s": raw["wall_s"],
+        "workers": raw["workers"],
         "samples": _samples(rows, cfg, tasks),
     }
 

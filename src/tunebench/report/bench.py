@@ -70,7 +70,9 @@ def markdown(results: dict, c: Cells) -> str:
                 cells.append(f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
             lines.append(_row(cells))
     lines += _reliance_markdown(results, c)
-    lines += ["", "## Cost", "", _row(["arm", "stage", "wall s", "samples/s", "tokens", "PFLOP", "trainable",
+    lines += ["", "## Cost", "", f"Arms trained {c.text('workers.processes')} at a time, one process each on "
+              f"{c.text('workers.threads_each')} thread(s): wall times are per arm, with the machine shared.", "",
+              _row(["arm", "stage", "wall s", "samples/s", "tokens", "PFLOP", "trainable",
                                        "peak MB"]), _row(["---"] * 8)]
     for a in arms:
         for stage in arms[a]["cost"]["stages"]:

@@ -6,6 +6,7 @@ import resource
 from pathlib import Path
 
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tunebench.core.io import append_jsonl, atomic_write_text
@@ -56,17 +57,19 @@ class Monitor:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step)
+        # Without a terminal (CI logs, nohup, a benchmark worker's log) a live bar does not refresh: print a line
+        # every 5% instead.
+        live = Console().is_terminal
         self.progress = Progress(
             TextColumn(f"[bold]{label}[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
             TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[sps]:.1f} samples/s"),
-            TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
+            TimeElapsedColumn(), TimeRemainingColumn(), disable=not (enabled and live), transient=False,
         )
         self.task = self.progress.add_task(label, total=total, completed=start_step, loss=float("nan"), lr=0.0,
                                            sps=0.0)
         self.progress.start()
         self.label, self.total = label, total
-        # Without a terminal (CI logs, nohup) the live bar does not refresh: print a line every 5% instead.
-        self.plain_every = 0 if self.progress.console.is_terminal else max(1, total // 20)
+        self.plain_every = 0 if live else max(1, total // 20)
 
     def log(self, state, lr: float, every: int = 1) -> None:
         if not self.enabled:

@@ -1,0 +1,148 @@
+"""Arms side by side: one process per (arm, seed), each on its share of the CPU cores.
+
+A 135M-parameter model trained with batch 8 does not keep two cores busy from one process: measured on
+2 cores (LLaVA stage 1), two single-thread processes make 2 x 3.2 = 6.4 samples/s together, one two-thread
+process 4.8. So on a CPU the benchmark runs its arms as separate processes. Each writes its own log
+(`logs/<arm>-s<seed>.log`), relayed here line by line with the arm's name in front. A MiniGPT-4 arm waits
+for its Q-Former pretraining, which runs as a job of its own and is shared by every arm that uses it.
+An arm's numbers depend on its thread count (floating-point sums are split differently), so the plan is
+recorded in results.json; the same command on the same machine gives the same plan and the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from rich.console import Console
+
+from tunebench.bench.config import ArmSpec, BenchConfig
+from tunebench.data.records import Record
+from tunebench.train.pipeline import TrainData
+
+console = Console()
+
+
+def worker_plan(requested: int, jobs: int) -> tuple[int, int]:
+    """(processes, threads per process). One process on a GPU, where the device, not the cores, is the limit."""
+    import torch
+
+    cores = torch.get_num_threads()
+    if requested <= 1 or jobs <= 1 or torch.cuda.is_available() or cores < 2:
+        return 1, cores
+    workers = min(requested, jobs, cores)
+    return workers, cores // workers
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "qformer" (pretrain a shared Q-Former) or "arm" (train and evaluate one arm with one seed)
+    arm: ArmSpec
+    seed: int
+    qformer: Path | None = None  # the Q-Former folder a "qformer" job fills
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm.name}-s{self.seed}" if self.kind == "arm" else f"qformer-{self.arm.name}-s{self.seed}"
+
+
+def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[Job]]]:
+    """Jobs that can start now (Q-Former pretrainings first), and the arms waiting for each Q-Former."""
+    from tunebench.bench.pipeline import qformer_folder
+
+    waiting: dict[Path, list[Job]] = {}
+    ready: list[Job] = []
+    for seed in cfg.seeds:
+        for arm in cfg.arms:
+            folder = qformer_folder(cfg, arm, seed, out)
+            if folder is None:
+                ready.append(Job("arm", arm, seed))
+                continue
+            if folder not in waiting:
+                ready.append(Job("qformer", arm, seed, folder))
+            waiting.setdefault(folder, []).append(Job("arm", arm, seed))
+    return sorted(ready, key=lambda job: job.kind != "qformer"), waiting
+
+
+def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path,
+                         workers: int, threads: int) -> dict:
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ready, waiting = plan_jobs(cfg, out)
+    raw: dict = {arm.name: {} for arm in cfg.arms}
+    relay = LogRelay()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        def submit(job: Job) -> tuple[Future, Job]:
+            log = logs / f"{job.name}.log"
+            relay.follow(job.name, log)
+            return pool.submit(_run_job, cfg, job, train, evals, out, threads, log), job
+
+        running = dict(submit(job) for job in ready)
+        try:
+            while running:
+                done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+                relay.pump(console.print)
+                for future in done:
+                    job = running.pop(future)
+                    result = future.result()  # a failed job stops the benchmark with its error
+                    if job.kind == "qformer":
+                        running.update(submit(arm_job) for arm_job in waiting[job.qformer])
+                    else:
+                        raw[job.arm.name][job.seed] = result
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            relay.pump(console.print)
+    return {name: dict(sorted(by_seed.items())) for name, by_seed in raw.items()}
+
+
+def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list[Record]], out: Path,
+             threads: int, log: Path) -> dict | None:
+    """In a worker process: everything it prints goes to its log; it uses `threads` cores."""
+    import torch
+
+    from tunebench.bench.pipeline import pretrain_qformer_for, run_arm
+    from tunebench.components import load_vision_tower
+
+    handle = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (stays open for the process's life)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(handle.fileno(), 1)
+    os.dup2(handle.fileno(), 2)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    torch.set_num_threads(threads)
+    tower = load_vision_tower(cfg.vision)
+    if job.kind == "qformer":
+        pretrain_qformer_for(cfg, job.arm, job.seed, train, out, tower)
+        return None
+    return run_arm(cfg, job.arm, job.seed, train, evals, out, tower)
+
+
+class LogRelay:
+    """Prints the new complete lines of each job's log, prefixed with the job's name."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[Path, int]] = {}
+
+    def follow(self, name: str, path: Path) -> None:
+        self.files[name] = (path, path.stat().st_size if path.is_file() else 0)
+
+    def pump(self, emit: Callable[..., None]) -> None:
+        for name, (path, offset) in self.files.items():
+            if not path.is_file():
+                continue
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self.files[name] = (path, offset + len(complete))
+            for line in complete.decode("utf-8", errors="replace").splitlines():
+                if line.strip():
+                    emit(f"[{name}] {line}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,58 @@
+"""Scheduling of the benchmark's arms as parallel processes (the processes themselves run in the smoke bench)."""
+
+from __future__ import annotations
+
+import torch
+
+from tunebench.bench.config import profile
+from tunebench.bench.parallel import LogRelay, plan_jobs, worker_plan
+
+
+def test_full_profile_plan_runs_each_qformer_once_before_the_arms_that_share_it(tmp_path):
+    cfg = profile("full")
+    ready, waiting = plan_jobs(cfg, tmp_path)
+    qformer_jobs = [job for job in ready if job.kind == "qformer"]
+    assert ready[: len(qformer_jobs)] == qformer_jobs  # they gate other arms, so they start first
+    assert sorted(job.qformer for job in qformer_jobs) == sorted(waiting)  # one pretraining per folder
+    # Every (arm, seed) is scheduled exactly once: ready now, or behind its Q-Former.
+    arm_jobs = [job for job in ready if job.kind == "arm"] + [job for jobs in waiting.values() for job in jobs]
+    assert sorted((job.arm.name, job.seed) for job in arm_jobs) == sorted(
+        (arm.name, seed) for arm in cfg.arms for seed in cfg.seeds)
+    assert all(job.arm.design == "llava" for job in ready if job.kind == "arm")
+    # Seeds never share a Q-Former; arms with the same Q-Former settings do (minigpt4 and its LoRA ablation).
+    for folder, jobs in waiting.items():
+        assert {job.seed for job in jobs} == {int(folder.name.rsplit("-s", 1)[1])}
+    seed0 = next(jobs for jobs in waiting.values() if any(job.arm.name == "minigpt4" and job.seed == 0
+                                                          for job in jobs))
+    assert "minigpt4-lora" in {job.arm.name for job in seed0}
+
+
+def test_worker_plan_splits_the_cores_and_falls_back_to_one_process():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        if not torch.cuda.is_available():
+            assert worker_plan(2, 2) == (2, 1)
+            assert worker_plan(8, 3) == (2, 1)  # never more processes than cores
+        assert worker_plan(1, 5) == (1, 2)
+        assert worker_plan(2, 1) == (1, 2)  # one job: all cores to it
+        torch.set_num_threads(1)
+        assert worker_plan(2, 2) == (1, 1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_log_relay_prefixes_complete_lines_and_holds_back_a_partial_one(tmp_path):
+    log = tmp_path / "llava-s0.log"
+    log.write_text("earlier run\n")
+    relay, seen = LogRelay(), []
+    relay.follow("llava-s0", log)  # what was there before is not repeated
+    relay.follow("missing", tmp_path / "not-yet.log")
+    with open(log, "a") as fh:
+        fh.write("step 1/10\nstep 2/")
+    relay.pump(lambda line, **_: seen.append(line))
+    assert seen == ["[llava-s0] step 1/10"]
+    with open(log, "a") as fh:
+        fh.write("10\n")
+    relay.pump(lambda line, **_: seen.append(line))
+    assert seen == ["[llava-s0] step 1/10", "[llava-s0] step 2/10"]

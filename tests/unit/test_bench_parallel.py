@@ -53,6 +53,6 @@ def test_log_relay_prefixes_complete_lines_and_holds_back_a_partial_one(tmp_path
     relay.pump(lambda line, **_: seen.append(line))
     assert seen == ["[llava-s0] step 1/10"]
     with open(log, "a") as fh:
-        fh.write("10\n")
+        fh.write("10\nloading:  50%\rloading: 100%\n")
     relay.pump(lambda line, **_: seen.append(line))
-    assert seen == ["[llava-s0] step 1/10", "[llava-s0] step 2/10"]
+    assert seen == ["[llava-s0] step 1/10", "[llava-s0] step 2/10", "[llava-s0] loading: 100%"]

@@ -143,6 +143,7 @@ class LogRelay:
                 chunk = fh.read()
             complete = chunk[: chunk.rfind(b"\n") + 1]
             self.files[name] = (path, offset + len(complete))
-            for line in complete.decode("utf-8", errors="replace").splitlines():
+            for raw in complete.decode("utf-8", errors="replace").split("\n"):
+                line = raw.rstrip("\r").rsplit("\r", 1)[-1]  # a redrawn bar (tqdm): its last state only
                 if line.strip():
                     emit(f"[{name}] {line}", markup=False, highlight=False, soft_wrap=True)

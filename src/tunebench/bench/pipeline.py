@@ -89,22 +89,34 @@ def spread(records: list[Record], n: int, task: str) -> list[Record]:
     return [r for k in chosen for r in groups[k]]
 
 
-def one_group_per_image(records: list[Record], task: str) -> list[Record]:
-    """Yes/no sets: keep each image's questions from its first split/subtask only.
+def balanced_per_image(records: list[Record], task: str) -> list[Record]:
+    """Yes/no sets: images with the same number of "yes" and of "no" questions each, from one split/subtask.
 
-    POPE's three splits ask about the same images, so a subset spread over (split, image) groups can put
-    one image in two or three of them. The image-reliance probe needs each image to weigh the same and
-    to carry as many "yes" as "no" answers; otherwise a model whose "yes" depends on the image alone shows a
-    gap of either sign, set by which images carry more questions.
+    The image-reliance probe swaps each image for the next one, so every image is once the right image and
+    once the wrong one. With equal yes/no counts per image, an effect of the image that ignores the question
+    (measured on POPE: LLaVA's logit(yes) - logit(no) is 0.27 higher with the right image whether the answer
+    is yes or no) cancels exactly, and the gap measures what it should: whether the image matches the
+    question. POPE's splits reuse images, so only each image's first split is kept.
     """
     if task not in YES_NO:
         return records
+
+    def image(r: Record) -> str:
+        return r.image or r.meta.get("image")
+
     first: dict = {}
     for r in records:
-        image = r.image or r.meta.get("image")
-        first.setdefault(image, (r.meta.get("subtask"), r.meta.get("split")))
-    return [r for r in records
-            if first[r.image or r.meta.get("image")] == (r.meta.get("subtask"), r.meta.get("split"))]
+        first.setdefault(image(r), (r.meta.get("subtask"), r.meta.get("split")))
+    by_image: dict = {}
+    for r in records:
+        if first[image(r)] == (r.meta.get("subtask"), r.meta.get("split")):
+            by_image.setdefault(image(r), {}).setdefault(r.reference_answer.strip().lower(), []).append(r)
+    pairs = {k: min(len(v.get("yes", [])), len(v.get("no", []))) for k, v in by_image.items()}
+    if not any(pairs.values()):
+        return []
+    # Per image `each` yes and `each` no; images with fewer are left out. The most questions in all wins.
+    each = max(range(1, max(pairs.values()) + 1), key=lambda k: k * sum(n >= k for n in pairs.values()))
+    return [r for k, v in by_image.items() if pairs[k] >= each for r in v["yes"][:each] + v["no"][:each]]
 
 
 def ensure_shapes(spec, folder: Path) -> Path:
@@ -214,7 +226,7 @@ def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[s
 
     found = {}
     for task, records in evals.items():
-        records = spread(one_group_per_image(records, task), cfg.reliance_questions, task)
+        records = spread(balanced_per_image(records, task), cfg.reliance_questions, task)
         if not probe_records(records):
             continue  # nothing to swap the image with (or a text-only set)
         path, data_hash = out / task / "image_reliance.json", _records_hash(records)

@@ -48,6 +48,19 @@ def test_spread_keeps_pope_images_whole_so_the_subset_stays_balanced():
     assert {r.meta["split"] for r in picked} == {"random", "adversarial"}
 
 
+def test_spread_puts_pope_splits_on_different_images():
+    # POPE's splits list the same images in the same order; evenly spaced picks would land on the same ones.
+    records = [Record(f"{split}-{i}-{q}", f"{i}.png", (Turn("human", "?"),), ("yes" if q % 2 else "no",), "pope",
+                      {"split": split}) for split in ("random", "popular", "adversarial") for i in range(30)
+               for q in range(6)]
+    picked = spread(records, 54, "pope")  # 9 groups: every 10th, i.e. images 0, 10, 20 of each split
+    assert len(picked) == 54 and {r.meta["split"] for r in picked} == {"random", "popular", "adversarial"}
+    assert len({r.image for r in picked}) == 9  # each group on its own image
+    uneven = [Record(f"q{i}", f"{img}.png", (Turn("human", "?"),), ("yes",), "pope", {"split": "random"})
+              for i, img in enumerate([0, 1, 2, 2, 2])]
+    assert [r.id for r in spread(uneven, 4, "pope")] == ["q0", "q1", "q2", "q3", "q4"]  # never a group twice
+
+
 def test_probe_subset_weighs_every_image_the_same_with_as_many_yes_as_no():
     # Splits reuse images (as POPE's do): the second split asks about images 0-9 again. Image i of the first
     # split has 3 "yes" and 1 + i % 3 "no" questions; image 7 has no "no" at all.

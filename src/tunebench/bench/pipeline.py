@@ -66,16 +66,18 @@ def _first(records: list[Record], n: int) -> list[Record]:
 
 
 def spread(records: list[Record], n: int, task: str) -> list[Record]:
-    """n records spread evenly over the file, so every split/subtask is represented.
+    """n records spread evenly over the file, so every split/subtask is represented, on as many images as can be.
 
     Yes/no sets (MME, POPE) keep all questions of a chosen image together: MME scores image pairs (acc+),
-    and POPE asks as many "yes" as "no" questions per image, so the subset stays balanced.
+    and POPE asks as many "yes" as "no" questions per image, so the subset stays balanced. Each pick is the
+    first group in its stretch of the file whose image is not chosen yet: POPE's three splits list the same
+    images in the same order, and evenly spaced picks put the same 10 images in all three (102 questions).
     """
     if not n or n >= len(records):
         return records
     if task in YES_NO:
         def key(r: Record) -> tuple:
-            return r.meta.get("subtask"), r.meta.get("split"), r.image or r.meta.get("image")
+            return r.meta.get("subtask"), r.meta.get("split"), _image(r)
     else:
         def key(r: Record) -> tuple:
             return (r.id,)
@@ -84,9 +86,18 @@ def spread(records: list[Record], n: int, task: str) -> list[Record]:
         groups.setdefault(key(r), []).append(r)
     keys = list(groups)
     per_group = max(1, len(records) // len(keys))
-    take = max(1, n // per_group)
-    chosen = [keys[int(i * len(keys) / take)] for i in range(take)]
+    take = min(len(keys), max(1, n // per_group))
+    chosen, images = [], set()
+    for i in range(take):
+        stretch = keys[int(i * len(keys) / take): int((i + 1) * len(keys) / take)]
+        pick = next((k for k in stretch if _image(groups[k][0]) not in images), stretch[0])
+        chosen.append(pick)
+        images.add(_image(groups[pick][0]))
     return [r for k in chosen for r in groups[k]]
+
+
+def _image(r: Record) -> str | None:
+    return r.image or r.meta.get("image")
 
 
 def balanced_per_image(records: list[Record], task: str) -> list[Record]:
@@ -101,16 +112,13 @@ def balanced_per_image(records: list[Record], task: str) -> list[Record]:
     if task not in YES_NO:
         return records
 
-    def image(r: Record) -> str:
-        return r.image or r.meta.get("image")
-
     first: dict = {}
     for r in records:
-        first.setdefault(image(r), (r.meta.get("subtask"), r.meta.get("split")))
+        first.setdefault(_image(r), (r.meta.get("subtask"), r.meta.get("split")))
     by_image: dict = {}
     for r in records:
-        if first[image(r)] == (r.meta.get("subtask"), r.meta.get("split")):
-            by_image.setdefault(image(r), {}).setdefault(r.reference_answer.strip().lower(), []).append(r)
+        if first[_image(r)] == (r.meta.get("subtask"), r.meta.get("split")):
+            by_image.setdefault(_image(r), {}).setdefault(r.reference_answer.strip().lower(), []).append(r)
     pairs = {k: min(len(v.get("yes", [])), len(v.get("no", []))) for k, v in by_image.items()}
     if not any(pairs.values()):
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tunebench.bench.config import load_config, profile
-from tunebench.bench.pipeline import arm_recipe, balanced_per_image, spread
+from tunebench.bench.pipeline import arm_recipe, spread
 from tunebench.bench.stats import headline_ci, paired_headline_test
 from tunebench.bench.verdict import verdict
 from tunebench.core.errors import UserError
@@ -59,27 +59,6 @@ def test_spread_puts_pope_splits_on_different_images():
     uneven = [Record(f"q{i}", f"{img}.png", (Turn("human", "?"),), ("yes",), "pope", {"split": "random"})
               for i, img in enumerate([0, 1, 2, 2, 2])]
     assert [r.id for r in spread(uneven, 4, "pope")] == ["q0", "q1", "q2", "q3", "q4"]  # never a group twice
-
-
-def test_probe_subset_weighs_every_image_the_same_with_as_many_yes_as_no():
-    # Splits reuse images (as POPE's do): the second split asks about images 0-9 again. Image i of the first
-    # split has 3 "yes" and 1 + i % 3 "no" questions; image 7 has no "no" at all.
-    def answers(i: int) -> list[str]:
-        return ["yes"] * 3 + ["no"] * (0 if i == 7 else 1 + i % 3)
-
-    records = [Record(f"random-{i}-{q}", f"{i}.png", (Turn("human", "?"),), (a,), "pope", {"split": "random"})
-               for i in range(20) for q, a in enumerate(answers(i))]
-    records += [Record(f"popular-{i}-{q}", f"{i}.png", (Turn("human", "?"),), ("Yes" if q % 2 else "No",), "pope",
-                       {"split": "popular"}) for i in range(10) for q in range(6)]
-    kept = balanced_per_image(records, "pope")
-    assert {r.meta["split"] for r in kept} == {"random"}  # each image from its first split only
-    per_image: dict = {}
-    for r in kept:
-        per_image.setdefault(r.image, []).append(r.answers[0])
-    # 2 yes + 2 no from the 12 images that have them (48 questions) beats 1 + 1 from 19 (38) or 3 + 3 from 6 (36).
-    assert "7.png" not in per_image and len(per_image) == 12
-    assert all(sorted(a) == ["no", "no", "yes", "yes"] for a in per_image.values())
-    assert balanced_per_image(records, "vqav2") == records
 
 
 def test_headline_ci_brackets_the_value_and_paired_test_detects_a_real_gap():

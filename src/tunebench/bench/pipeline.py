@@ -100,33 +100,6 @@ def _image(r: Record) -> str | None:
     return r.image or r.meta.get("image")
 
 
-def balanced_per_image(records: list[Record], task: str) -> list[Record]:
-    """Yes/no sets: images with the same number of "yes" and of "no" questions each, from one split/subtask.
-
-    The image-reliance probe swaps each image for the next one, so every image is once the right image and
-    once the wrong one. With equal yes/no counts per image, an effect of the image that ignores the question
-    (measured on POPE: LLaVA's logit(yes) - logit(no) is 0.27 higher with the right image whether the answer
-    is yes or no) cancels exactly, and the gap measures what it should: whether the image matches the
-    question. POPE's splits reuse images, so only each image's first split is kept.
-    """
-    if task not in YES_NO:
-        return records
-
-    first: dict = {}
-    for r in records:
-        first.setdefault(_image(r), (r.meta.get("subtask"), r.meta.get("split")))
-    by_image: dict = {}
-    for r in records:
-        if first[_image(r)] == (r.meta.get("subtask"), r.meta.get("split")):
-            by_image.setdefault(_image(r), {}).setdefault(r.reference_answer.strip().lower(), []).append(r)
-    pairs = {k: min(len(v.get("yes", [])), len(v.get("no", []))) for k, v in by_image.items()}
-    if not any(pairs.values()):
-        return []
-    # Per image `each` yes and `each` no; images with fewer are left out. The most questions in all wins.
-    each = max(range(1, max(pairs.values()) + 1), key=lambda k: k * sum(n >= k for n in pairs.values()))
-    return [r for k, v in by_image.items() if pairs[k] >= each for r in v["yes"][:each] + v["no"][:each]]
-
-
 def ensure_shapes(spec, folder: Path) -> Path:
     """Generate the Shapes world once per settings; a different setting regenerates it."""
     from tunebench.data.shapes.generate import ShapesConfig, generate
@@ -234,7 +207,7 @@ def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[s
 
     found = {}
     for task, records in evals.items():
-        records = spread(balanced_per_image(records, task), cfg.reliance_questions, task)
+        records = spread(probe_records(records), cfg.reliance_questions, task)
         if not probe_records(records):
             continue  # nothing to swap the image with (or a text-only set)
         path, data_hash = out / task / "image_reliance.json", _records_hash(records)

@@ -21,10 +21,41 @@ from tunebench.models.vlm import VisionLanguageModel
 
 
 def probe_records(records: Sequence[Record]) -> list[Record]:
-    """The questions the probe can use (an image and a reference answer); empty unless they span two images
-    or more, since each needs another image of the set to be swapped in."""
-    usable = [r for r in records if r.image and r.answers]
+    """The questions the probe can use (an image and a reference answer; yes/no sets balanced per image);
+    empty unless they span two images or more, since each needs another image of the set to be swapped in."""
+    usable = balanced_per_image([r for r in records if r.image and r.answers])
     return usable if len({r.image for r in usable}) >= 2 else []
+
+
+def balanced_per_image(records: list[Record]) -> list[Record]:
+    """Yes/no sets: images with the same number of "yes" and of "no" questions each, from one split/subtask.
+
+    The probe swaps each image for the next one, so every image is once the right image and once the wrong
+    one. With equal yes/no counts per image, an effect of the image that ignores the question (measured on
+    POPE: LLaVA's logit(yes) - logit(no) is 0.27 higher with the right image whether the answer is yes or no)
+    cancels exactly, and the gap measures what it should: whether the image matches the question. POPE's
+    splits reuse images, so only each image's first split is kept. Other sets are returned as they are.
+    """
+    answers = [r.reference_answer.strip().lower() for r in records]
+    if not records or not set(answers) <= {"yes", "no"}:
+        return records
+
+    def part(r: Record) -> tuple:
+        return r.meta.get("subtask"), r.meta.get("split")
+
+    first: dict = {}
+    for r in records:
+        first.setdefault(r.image, part(r))
+    by_image: dict = {}
+    for r, answer in zip(records, answers, strict=True):
+        if first[r.image] == part(r):
+            by_image.setdefault(r.image, {}).setdefault(answer, []).append(r)
+    pairs = {k: min(len(v.get("yes", [])), len(v.get("no", []))) for k, v in by_image.items()}
+    if not any(pairs.values()):
+        return []
+    # Per image `each` yes and `each` no; images with fewer are left out. The most questions in all wins.
+    each = max(range(1, max(pairs.values()) + 1), key=lambda k: k * sum(n >= k for n in pairs.values()))
+    return [r for k, v in by_image.items() if pairs[k] >= each for r in v["yes"][:each] + v["no"][:each]]
 
 
 def _other_image(paths: list[str]) -> dict[str, str]:

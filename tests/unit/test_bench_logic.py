@@ -6,7 +6,7 @@ import pytest
 
 from tunebench.bench.config import load_config, profile
 from tunebench.bench.pipeline import arm_recipe, spread
-from tunebench.bench.stats import headline_ci, paired_headline_test
+from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.bench.verdict import verdict
 from tunebench.core.errors import UserError
 from tunebench.data.records import Record, Turn
@@ -70,6 +70,22 @@ def test_headline_ci_brackets_the_value_and_paired_test_detects_a_real_gap():
     assert test["diff"] > 20 and test["significant"] and test["p_value"] < 0.05
     same = paired_headline_test("pope", [good], [good], n=300)
     assert same["diff"] == 0 and not same["significant"]
+
+
+def test_intervals_resample_whole_images():
+    # 20 images, 5 questions each, each image all right or all wrong: 20 independent draws, not 100.
+    rows = [{"id": f"q{i:03d}-{k}", "image": f"{i}.png", "score": float(i % 2 == 0), "parsed": "yes",
+             "answers": ("yes",) if i % 2 == 0 else ("no",), "meta": {"split": "random"}}
+            for i in range(20) for k in range(5)]
+    alone = [{**row, "image": None} for row in rows]
+    clustered, independent = headline_ci("vqav2", [rows], n=400), headline_ci("vqav2", [alone], n=400)
+    assert clustered["n_images"] == 20 and independent["n_images"] == 100
+    assert clustered["mean"] == independent["mean"] == 50.0
+    width = {name: ci["high"] - ci["low"] for name, ci in (("clustered", clustered), ("alone", independent))}
+    assert width["clustered"] > 1.7 * width["alone"]  # sqrt(5) ~ 2.2 in expectation
+    other = [{**row, "score": 1.0 - row["score"]} for row in rows]
+    test = paired_test(mean_score, [rows], [other], n=400)
+    assert test["diff"] == 0.0 and test["n_images"] == 20 and not test["significant"]
 
 
 def test_paired_test_refuses_misaligned_questions():

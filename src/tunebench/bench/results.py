@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from tunebench.bench.config import BenchConfig
-from tunebench.bench.stats import headline_ci, paired_headline_test
+from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.core.io import read_jsonl
 from tunebench.core.provenance import environment
-from tunebench.evaluation.metrics.stats import paired_bootstrap
 
 STAGES = ("stage1", "stage2")
 
@@ -114,10 +113,10 @@ def _compare(cfg: BenchConfig, main, tasks: list[str], rows: dict) -> dict[str, 
                 for t in tasks}
     skills: dict[str, Any] = {}
     for skill in sorted({r["meta"].get("skill") for t in tasks for r in rows[a.name][t][0]} - {None}):
-        sa = [r["score"] for t in tasks for r in rows[a.name][t][0] if r["meta"].get("skill") == skill]
-        sb = [r["score"] for t in tasks for r in rows[b.name][t][0] if r["meta"].get("skill") == skill]
-        test = paired_bootstrap(sa, sb, n_resamples=cfg.bootstrap_resamples).as_dict()
-        skills[skill] = {k: (100 * v if k in ("diff", "low", "high") else v) for k, v in test.items()}
+        def of(arm: str, skill: str = skill) -> list[list[dict]]:
+            return [[r for t in tasks for r in rows[arm][t][0] if r["meta"].get("skill") == skill]]
+
+        skills[skill] = paired_test(mean_score, of(a.name), of(b.name), cfg.bootstrap_resamples)
     return {"a": a.name, "b": b.name, "tasks": per_task, "skills": skills}
 
 

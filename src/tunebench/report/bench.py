@@ -47,7 +47,8 @@ def markdown(results: dict, c: Cells) -> str:
     head = ["benchmark", "blind baseline", *[arms[a]["label"] + " (95% CI)" for a in arms]]
     if comp:
         head += [f"{arms[comp['a']]['label']} - {arms[comp['b']]['label']} (95% CI)", "p"]
-    lines += ["", "## Headline results", "", _row(head), _row(["---"] * len(head))]
+    lines += ["", "## Headline results", "", "95% intervals: bootstrap over images, each with all its questions; "
+              "differences paired (same questions).", "", _row(head), _row(["---"] * len(head))]
     for t in tasks:
         cells = [TASK_LABELS.get(t, t), c.text(f"data.blind_baseline.{t}") if t in blind else "-"]
         for a in arms:

@@ -121,14 +121,21 @@ def warm_up(model, task, records) -> None:
 
 def describe_work(model, task, records, batch_size: int) -> str:
     """Load-independent work of each path: tower forwards, prompt positions prefilled, generate calls."""
-    lengths = sorted(len(model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"])
-                     for r in records)
-    chunks = [lengths[i : i + batch_size] for i in range(0, len(lengths), batch_size)]
-    padded = sum(len(c) * max(c) for c in chunks)
+    from tunebench.evaluation.engine import Prompt, prompt_batches, split_prompt
+
+    prompts, lengths = [], []
+    for i, r in enumerate(records):
+        ids = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
+        cut = split_prompt(model, ids)
+        prompts.append(Prompt(i, ids[:cut], ids[cut:], r.image, None))
+        lengths.append(len(ids))
+    batches = list(prompt_batches(prompts, batch_size))
+    shared = {p.key: len(p.prefix) for p in prompts}
+    ours = sum(shared.values()) + sum(len(b) * max(len(p.suffix) for p in b) for b in batches)
     images = len({r.image for r in records if r.image})
     return (f"work: tower images tunebench {images} / baseline {sum(1 for r in records if r.image)}; "
-            f"prompt positions prefilled tunebench {padded:,} (padded) / baseline {sum(lengths):,}; "
-            f"generate calls tunebench {len(chunks)} / baseline {len(records)}")
+            f"prompt positions prefilled tunebench {ours:,} ({len(shared)} shared prefixes + padded questions) / "
+            f"baseline {sum(lengths):,}; generate calls tunebench {len(batches)} / baseline {len(records)}")
 
 
 def differences(ours: dict[str, str], base: dict[str, str]) -> list[str]:

@@ -48,3 +48,55 @@ def test_batch_1_and_16_give_identical_predictions(model, world, task_name, scor
     assert set(one) == {r.id for r in records}
     assert sixteen == one
     assert len(set(one.values())) > 1  # the model's answers depend on the input: a batching error would show
+
+
+def whole_prompt_answers(model, task, records, scoring: str) -> dict[str, str]:
+    """Each full prompt alone, image tokens and all, with no shared prefix (the path the engine replaces)."""
+    from tunebench.evaluation.engine import _prompt_turns, answer_ids
+    from tunebench.models.batching import pad_batch
+    from tunebench.models.features import stems_for
+
+    stems = stems_for(model, [r.image for r in records])
+    out = {}
+    for r, stem in zip(records, stems, strict=True):
+        ex = model.encode(_prompt_turns(task, r), record_id=r.id, for_generation=True)
+        batch = pad_batch([{**ex, "stem": stem}], model.tokenizer.pad_token_id)
+        if scoring == "likelihood":
+            scores = model.score_candidates(batch, [answer_ids(model, c) for c in task.candidates])
+            out[r.id] = task.candidates[int(scores.argmax())]
+        else:
+            out[r.id] = model.decode_answer(model.generate(batch, task.max_new_tokens)[0])
+    return out
+
+
+@pytest.mark.parametrize(("task_name", "scoring"), [("vqav2", "generate"), ("pope", "likelihood")])
+def test_shared_image_prefixes_give_the_answers_of_whole_prompts(model, world, task_name, scoring, monkeypatch):
+    task = get_task(task_name)
+    records = load_task_records(task, [world])
+    images = {r.image for r in records}
+    assert len(images) < len(records)  # several questions per image, so prefixes are shared
+    computed = []
+    original = type(model).prefix_kv
+
+    def counted(self, ids, stem):
+        computed.append(1)
+        return original(self, ids, stem)
+
+    monkeypatch.setattr(type(model), "prefix_kv", counted)
+    assert answers(model, task, records, 16, scoring) == whole_prompt_answers(model, task, records, scoring)
+    assert len(computed) == len(images)  # each image's prefix prefilled once
+
+
+def test_prefix_helpers():
+    import torch
+
+    from tunebench.models.prefix import PrefixKV, prefix_length
+
+    assert prefix_length([5, 9, 9, 9, 3, 4], image_token_id=9) == 4
+    assert prefix_length([5, 3, 4], image_token_id=9) == 0
+    one = PrefixKV(((torch.zeros(1, 2, 3, 4), torch.ones(1, 2, 3, 4)),))
+    two = PrefixKV.stack([one, one])
+    assert two.length == 3 and two.layers[0][0].shape == (2, 2, 3, 4)
+    assert two.full_mask(torch.tensor([[0, 1], [1, 1]])).tolist() == [[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]]
+    with pytest.raises(ValueError, match="same length"):
+        PrefixKV.stack([one, PrefixKV(((torch.zeros(1, 2, 5, 4), torch.zeros(1, 2, 5, 4)),))])

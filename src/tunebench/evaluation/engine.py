@@ -1,13 +1,16 @@
-"""Fast, batch-invariant inference: each image's features once, batched greedy generation with a KV cache
-over left-padded prompts, and one-pass log-likelihood ranking of closed answer sets.
+"""Fast, batch-invariant inference: each image's features once, each image's prompt prefix (system prompt,
+image tokens) prefilled once and shared by all its questions, batched greedy generation with a KV cache
+over left-padded question tokens, and one-pass log-likelihood ranking of closed answer sets.
 
 Batch invariance: a sample's prediction never depends on the batch it ran in. Image features are computed
-in fixed chunks independent of the batch size; prompts are left-padded with position ids taken from the
-attention mask, so padding changes neither positions nor attended tokens.
+in fixed chunks independent of the batch size; a prefix's keys and values are computed with its image
+alone; the question tokens after it are left-padded (padding sits between prefix and question) with
+position ids taken from the attention mask, so padding changes neither positions nor attended tokens.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +20,7 @@ from tunebench.data.records import Record, Turn
 from tunebench.evaluation.tasks import Task
 from tunebench.models.batching import pad_batch
 from tunebench.models.features import stems_for
+from tunebench.models.prefix import PrefixKV, prefix_length
 from tunebench.models.prompting import IGNORE_INDEX
 from tunebench.models.prompting import image_prompt as image_turns
 from tunebench.models.vlm import VisionLanguageModel
@@ -42,34 +46,83 @@ def _prompt_turns(task: Task, record: Record) -> list[Turn]:
     return image_turns(task.question(record)) if record.image else [Turn("human", task.question(record))]
 
 
+@dataclass
+class Prompt:
+    """One question's prompt, split where its image's tokens end."""
+
+    index: int
+    prefix: list[int]  # up to the image's last token: shared by every question on the image (empty: none)
+    suffix: list[int]  # the rest, prefilled per question
+    image: str | None
+    stem: torch.Tensor | None
+
+    @property
+    def key(self) -> tuple:
+        return (self.image, tuple(self.prefix))
+
+
+def split_prompt(model: VisionLanguageModel, ids: list[int]) -> int:
+    """Where the shared prefix ends (0: no prefix)."""
+    cut = prefix_length(ids, model.image_token_id)
+    return cut if 0 < cut < len(ids) else 0  # a prompt ending on its image has nothing to share
+
+
+def prompt_batches(prompts: list[Prompt], batch_size: int) -> Iterator[list[Prompt]]:
+    """Questions of one image together, shorter ones first; a batch never mixes prefix lengths."""
+    first = {}
+    for p in prompts:
+        first.setdefault(p.key, len(first))
+    ordered = sorted(prompts, key=lambda p: (len(p.prefix), first[p.key], len(p.suffix), p.index))
+    batch: list[Prompt] = []
+    for p in ordered:
+        if batch and (len(batch) == batch_size or len(p.prefix) != len(batch[0].prefix)):
+            yield batch
+            batch = []
+        batch.append(p)
+    if batch:
+        yield batch
+
+
 def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16,
             scoring: str = "generate") -> Iterator[Prediction]:
-    """Yield a prediction per record, in order of increasing prompt length (results do not depend on it)."""
-    paths = list(dict.fromkeys(r.image for r in records if r.image))
-    stems = stems_for(model, paths) if paths else None
-    row = {p: i for i, p in enumerate(paths)}
-    encoded = []
-    for r in records:
-        ex = model.encode(_prompt_turns(task, r), record_id=r.id, for_generation=True)
-        ex["stem"] = stems[row[r.image]] if r.image else None
-        encoded.append(ex)
-    order = sorted(range(len(records)), key=lambda i: (len(encoded[i]["input_ids"]), i))
-    candidates = [answer_ids(model, c) for c in task.candidates] if scoring == "likelihood" else None
+    """Yield a prediction per record, grouped by image (results depend on neither the order nor the batch)."""
     if scoring == "likelihood" and not task.candidates:
         from tunebench.core.errors import UserError
 
         raise UserError(f"task {task.name} has no closed answer set; use --scoring generate")
+    paths = list(dict.fromkeys(r.image for r in records if r.image))
+    stems = stems_for(model, paths) if paths else None
+    row = {p: i for i, p in enumerate(paths)}
+    prompts = []
+    for i, r in enumerate(records):
+        ids = model.encode(_prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
+        cut = split_prompt(model, ids)
+        prompts.append(Prompt(i, ids[:cut], ids[cut:], r.image, stems[row[r.image]] if r.image else None))
+    candidates = [answer_ids(model, c) for c in task.candidates] if scoring == "likelihood" else None
+    remaining = Counter(p.key for p in prompts if p.prefix)
+    shared: dict[tuple, PrefixKV] = {}
     model.eval()
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        batch = pad_batch([encoded[i] for i in idx], model.tokenizer.pad_token_id, side="left")
-        batch["ids"] = [records[i].id for i in idx]
-        batch = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    for batch in prompt_batches(prompts, batch_size):
+        prefix = None
+        if batch[0].prefix:
+            for p in batch:
+                if p.key not in shared:
+                    shared[p.key] = model.prefix_kv(p.prefix, p.stem)
+            prefix = PrefixKV.stack([shared[p.key] for p in batch])
+            examples = [{"input_ids": p.suffix} for p in batch]
+        else:
+            examples = [{"input_ids": p.suffix, "stem": p.stem} for p in batch]
+        inputs = pad_batch(examples, model.tokenizer.pad_token_id, side="left")
+        inputs["ids"] = [records[p.index].id for p in batch]
+        inputs = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
         if candidates is not None:
-            best = model.score_candidates(batch, candidates).argmax(dim=1).tolist()
+            best = model.score_candidates(inputs, candidates, prefix).argmax(dim=1).tolist()
             outputs = [task.candidates[b] for b in best]
         else:
-            new = model.generate(batch, max_new_tokens=task.max_new_tokens)
-            outputs = [model.decode_answer(ids) for ids in new]
-        for i, raw in zip(idx, outputs, strict=True):
-            yield Prediction(records[i], task.question(records[i]), raw)
+            outputs = [model.decode_answer(ids) for ids in model.generate(inputs, task.max_new_tokens, prefix)]
+        for p, raw in zip(batch, outputs, strict=True):
+            yield Prediction(records[p.index], task.question(records[p.index]), raw)
+            if p.prefix:
+                remaining[p.key] -= 1
+                if not remaining[p.key]:
+                    del shared[p.key]  # its last question is done

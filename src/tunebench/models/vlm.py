@@ -20,6 +20,7 @@ from tunebench.data.records import IMAGE_TOKEN, Turn
 from tunebench.models.batching import position_ids
 from tunebench.models.config import VLMConfig
 from tunebench.models.connectors import MlpProjector, QFormerConnector
+from tunebench.models.prefix import PrefixKV
 from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt
 
 
@@ -122,12 +123,26 @@ class VisionLanguageModel(nn.Module):
         return embeds
 
     # ----- text ---------------------------------------------------------------------------------
-    def hidden_states(self, batch: dict) -> torch.Tensor:
-        embeds = self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids"))
+    def hidden_states(self, batch: dict, prefix: PrefixKV | None = None) -> torch.Tensor:
+        """Last hidden states of the batch's positions; with `prefix`, the batch holds only what follows it."""
         mask = batch["attention_mask"]
+        if prefix is not None:
+            full = prefix.full_mask(mask)
+            out = self.llm.model(input_ids=batch["input_ids"], attention_mask=full, cache=prefix.cache(),
+                                 position_ids=position_ids(full)[:, prefix.length:], use_cache=True)
+            return out.last_hidden_state
+        embeds = self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids"))
         out = self.llm.model(inputs_embeds=embeds, attention_mask=mask,
                              position_ids=batch.get("position_ids", position_ids(mask)), use_cache=False)
         return out.last_hidden_state
+
+    @torch.inference_mode()
+    def prefix_kv(self, input_ids: Sequence[int], stem: torch.Tensor | None) -> PrefixKV:
+        """Keys and values of one prompt prefix (its image's tokens included), run alone."""
+        ids = torch.tensor([list(input_ids)], device=self.device)
+        embeds = self.input_embeds(ids, None if stem is None else stem.unsqueeze(0))
+        cache = self.llm.model(inputs_embeds=embeds, use_cache=True).cache
+        return PrefixKV(tuple((layer.keys, layer.values) for layer in cache.layers))
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
         """Training entry point (what DDP/FSDP wrap): (mean loss over supervised tokens, their count)."""
@@ -145,35 +160,47 @@ class VisionLanguageModel(nn.Module):
         logits = self.llm.lm_head(hidden[:, :-1][keep]).float()
         return LossOutput(F.cross_entropy(logits, targets[keep]), n_tokens)
 
-    def logits(self, batch: dict) -> torch.Tensor:
-        return self.llm.lm_head(self.hidden_states(batch)).float()
+    def logits(self, batch: dict, prefix: PrefixKV | None = None) -> torch.Tensor:
+        return self.llm.lm_head(self.hidden_states(batch, prefix)).float()
 
     @torch.inference_mode()
-    def generate(self, batch: dict, max_new_tokens: int = 16) -> list[list[int]]:
-        """Greedy decoding with a KV cache over a left-padded batch; returns the new token ids."""
-        embeds = self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids"))
+    def generate(self, batch: dict, max_new_tokens: int = 16, prefix: PrefixKV | None = None) -> list[list[int]]:
+        """Greedy decoding with a KV cache over a left-padded batch; returns the new token ids.
+
+        With `prefix` (keys and values of each row's shared start) the batch holds only what follows it.
+        """
+        if prefix is None:
+            inputs = {"inputs_embeds": self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids")),
+                      "attention_mask": batch["attention_mask"]}
+        else:
+            inputs = {"input_ids": batch["input_ids"], "attention_mask": prefix.full_mask(batch["attention_mask"]),
+                      "cache": prefix.cache()}
         out = self.llm.generate(
-            inputs_embeds=embeds, attention_mask=batch["attention_mask"], max_new_tokens=max_new_tokens,
+            **inputs, max_new_tokens=max_new_tokens,
             do_sample=False, num_beams=1, pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id, suppress_tokens=[self.image_token_id],
         )
+        if prefix is not None:  # from input ids, generate returns them in front of the new tokens
+            out = out[:, batch["input_ids"].shape[1]:]
         eos = self.tokenizer.eos_token_id
         return [row[: row.index(eos)] if eos in row else row for row in out.tolist()]
 
     @torch.inference_mode()
-    def score_candidates(self, batch: dict, candidates: Sequence[Sequence[int]]) -> torch.Tensor:
+    def score_candidates(self, batch: dict, candidates: Sequence[Sequence[int]],
+                         prefix: PrefixKV | None = None) -> torch.Tensor:
         """Log-likelihood of each candidate answer after each prompt: (batch, n_candidates).
 
         Single-token candidates (yes/no) need one forward pass over the prompts; longer ones are scored
         by appending each candidate to every prompt in one larger batch.
         """
         if all(len(c) == 1 for c in candidates):
-            hidden = self.hidden_states(batch)[:, -1]
+            hidden = self.hidden_states(batch, prefix)[:, -1]
             logprobs = self.llm.lm_head(hidden).float().log_softmax(-1)
             return logprobs[:, [c[0] for c in candidates]]
-        return self._score_long(batch, candidates)
+        return self._score_long(batch, candidates, prefix)
 
-    def _score_long(self, batch: dict, candidates: Sequence[Sequence[int]]) -> torch.Tensor:
+    def _score_long(self, batch: dict, candidates: Sequence[Sequence[int]], prefix: PrefixKV | None
+                    ) -> torch.Tensor:
         bsz = batch["input_ids"].shape[0]
         width = max(len(c) for c in candidates)
         scores = torch.empty(bsz, len(candidates))
@@ -184,7 +211,7 @@ class VisionLanguageModel(nn.Module):
             ids = torch.cat([batch["input_ids"], tail], dim=1)
             mask = torch.cat([batch["attention_mask"], tail_mask], dim=1)
             extended = {**batch, "input_ids": ids, "attention_mask": mask, "position_ids": position_ids(mask)}
-            logprobs = self.logits(extended)[:, -width - 1 : -1].log_softmax(-1)
+            logprobs = self.logits(extended, prefix)[:, -width - 1 : -1].log_softmax(-1)
             picked = logprobs.gather(-1, tail.unsqueeze(-1)).squeeze(-1)[:, : len(cand)]
             scores[:, j] = picked.sum(-1)
         return scores

@@ -160,3 +160,17 @@ def test_blind_baseline_fits_majorities_on_the_whole_file_and_scores_the_subset(
     subset = whole[6:8]  # two "blue" questions: a majority fitted on them alone would score 100
     assert blind_baseline(subset, "gqa")["headline"]["value"] == pytest.approx(100.0)
     assert blind_baseline(subset, "gqa", fit=whole)["headline"]["value"] == pytest.approx(0.0)
+
+
+def test_results_count_only_the_questions_the_bench_asks(tmp_path):
+    from tunebench.bench.results import _rows
+    from tunebench.core.io import append_jsonl
+
+    samples = tmp_path / "arms" / "llava-s0" / "eval" / "pope" / "samples.jsonl"
+    samples.parent.mkdir(parents=True)
+    for i in range(4):  # q1 and q3 were asked by an earlier run with another subset
+        append_jsonl(samples, {"id": f"q{i}", "answers": ["yes"], "score": float(i % 2)})
+    rows = _rows(tmp_path, "llava", 0, "pope", ["q2", "q0"])
+    assert [r["id"] for r in rows] == ["q0", "q2"] and rows[0]["answers"] == ("yes",)
+    with pytest.raises(ValueError, match="no answer to 1 of"):
+        _rows(tmp_path, "llava", 0, "pope", ["q0", "q9"])

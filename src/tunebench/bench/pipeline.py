@@ -241,6 +241,7 @@ def run_bench(cfg: BenchConfig, out: Path) -> dict:
     else:
         raw = _run_in_turn(cfg, train, evals, out)
     return {"data": data_info, "arms": raw, "wall_s": time.perf_counter() - start,
+            "eval_ids": {t: [r.id for r in records] for t, records in evals.items()},
             "workers": {"processes": workers, "threads_each": threads}}
 
 

@@ -15,10 +15,18 @@ from tunebench.core.provenance import environment
 STAGES = ("stage1", "stage2")
 
 
-def _rows(out: Path, arm: str, seed: int, task: str) -> list[dict]:
-    rows = read_jsonl(out / "arms" / f"{arm}-s{seed}" / "eval" / task / "samples.jsonl")
-    by_id = {r["id"]: {**r, "answers": tuple(r["answers"])} for r in rows}
-    return [by_id[k] for k in sorted(by_id)]
+def _rows(out: Path, arm: str, seed: int, task: str, ids: list[str]) -> list[dict]:
+    """The arm's scored answers to exactly this bench's questions, in id order.
+
+    samples.jsonl keeps every answer the arm ever gave, so after a rerun with another subset (a new
+    `eval_per_task`) it also holds questions the bench no longer asks; they must not count.
+    """
+    path = out / "arms" / f"{arm}-s{seed}" / "eval" / task / "samples.jsonl"
+    by_id = {r["id"]: {**r, "answers": tuple(r["answers"])} for r in read_jsonl(path)}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"{path}: no answer to {len(missing)} of the bench's questions (first: {missing[0]})")
+    return [by_id[k] for k in sorted(ids)]
 
 
 def _cost(arm_raw: dict) -> dict[str, Any]:
@@ -55,7 +63,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
     rows: dict[str, dict[str, list[list[dict]]]] = {}
     for arm in cfg.arms:
         arm_raw = raw["arms"][arm.name]
-        rows[arm.name] = {t: [_rows(out, arm.name, s, t) for s in cfg.seeds] for t in tasks}
+        rows[arm.name] = {t: [_rows(out, arm.name, s, t, raw["eval_ids"][t]) for s in cfg.seeds] for t in tasks}
         first = arm_raw[cfg.seeds[0]]
         arms[arm.name] = {
             "label": arm.label, "design": arm.design, "recipe": arm.recipe, "ablation": arm.ablation,

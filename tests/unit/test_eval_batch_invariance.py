@@ -78,9 +78,9 @@ def test_shared_image_prefixes_give_the_answers_of_whole_prompts(model, world, t
     computed = []
     original = type(model).prefix_kv
 
-    def counted(self, ids, stem):
-        computed.append(1)
-        return original(self, ids, stem)
+    def counted(self, ids, stems):
+        computed.extend(ids)
+        return original(self, ids, stems)
 
     monkeypatch.setattr(type(model), "prefix_kv", counted)
     assert answers(model, task, records, 16, scoring) == whole_prompt_answers(model, task, records, scoring)

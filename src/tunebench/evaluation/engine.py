@@ -3,9 +3,9 @@ image tokens) prefilled once and shared by all its questions, batched greedy gen
 over left-padded question tokens, and one-pass log-likelihood ranking of closed answer sets.
 
 Batch invariance: a sample's prediction never depends on the batch it ran in. Image features are computed
-in fixed chunks independent of the batch size; a prefix's keys and values are computed with its image
-alone; the question tokens after it are left-padded (padding sits between prefix and question) with
-position ids taken from the attention mask, so padding changes neither positions nor attended tokens.
+in fixed chunks independent of the batch size; the prefixes of a batch have one length (no padding); the
+question tokens after them are left-padded (padding sits between prefix and question) with position ids
+taken from the attention mask, so padding changes neither positions nor attended tokens.
 """
 
 from __future__ import annotations
@@ -105,9 +105,11 @@ def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], b
     for batch in prompt_batches(prompts, batch_size):
         prefix = None
         if batch[0].prefix:
-            for p in batch:
-                if p.key not in shared:
-                    shared[p.key] = model.prefix_kv(p.prefix, p.stem)
+            new = list({p.key: p for p in batch if p.key not in shared}.values())  # one per image
+            if new:
+                stems_new = torch.stack([p.stem for p in new]) if new[0].stem is not None else None
+                shared.update(zip([p.key for p in new], model.prefix_kv([p.prefix for p in new], stems_new),
+                                  strict=True))
             prefix = PrefixKV.stack([shared[p.key] for p in batch])
             examples = [{"input_ids": p.suffix} for p in batch]
         else:

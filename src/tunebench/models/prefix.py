@@ -2,8 +2,8 @@
 
 Every question about one image starts with the same tokens (system prompt, turn header, the image's
 tokens); on a CPU the prefill of those ~70 positions is most of the cost of a short answer. Their keys and
-values are computed once per image, with the image alone in its batch (so they never depend on which
-questions share a batch), and each question then prefills only its own tokens after them.
+values are computed once per image (prefixes of one length batch without padding) and each question then
+prefills only its own tokens after them.
 """
 
 from __future__ import annotations

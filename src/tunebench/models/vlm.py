@@ -137,12 +137,12 @@ class VisionLanguageModel(nn.Module):
         return out.last_hidden_state
 
     @torch.inference_mode()
-    def prefix_kv(self, input_ids: Sequence[int], stem: torch.Tensor | None) -> PrefixKV:
-        """Keys and values of one prompt prefix (its image's tokens included), run alone."""
-        ids = torch.tensor([list(input_ids)], device=self.device)
-        embeds = self.input_embeds(ids, None if stem is None else stem.unsqueeze(0))
-        cache = self.llm.model(inputs_embeds=embeds, use_cache=True).cache
-        return PrefixKV(tuple((layer.keys, layer.values) for layer in cache.layers))
+    def prefix_kv(self, input_ids: Sequence[Sequence[int]], stems: torch.Tensor | None) -> list[PrefixKV]:
+        """Keys and values of prompt prefixes of one length (their images' tokens included), one per row."""
+        ids = torch.tensor([list(row) for row in input_ids], device=self.device)
+        cache = self.llm.model(inputs_embeds=self.input_embeds(ids, stems), use_cache=True).cache
+        return [PrefixKV(tuple((layer.keys[i : i + 1], layer.values[i : i + 1]) for layer in cache.layers))
+                for i in range(len(ids))]
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
         """Training entry point (what DDP/FSDP wrap): (mean loss over supervised tokens, their count)."""

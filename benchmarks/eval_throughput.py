@@ -49,15 +49,6 @@ class Measured:
         return self.samples / self.seconds
 
 
-def prompt_turns(task, record) -> list:
-    """The prompt `predict` builds: LLaVA's layout (image placeholder first) plus the task's suffix."""
-    from tunebench.data.records import Turn
-    from tunebench.models.prompting import image_prompt
-
-    question = task.question(record)
-    return image_prompt(question) if record.image else [Turn("human", question)]
-
-
 # ----- tunebench ----------------------------------------------------------------------------------------
 def run_tunebench(model, task, records, batch_size: int, cache: Path, label: str) -> Measured:
     from tunebench.evaluation.engine import predict
@@ -72,6 +63,7 @@ def run_tunebench(model, task, records, batch_size: int, cache: Path, label: str
 @torch.inference_mode()
 def answer_one(model, task, record) -> str:
     """LLaVA's `model_vqa_loader` for one question: load + preprocess the image, tower, generate."""
+    from tunebench.evaluation.engine import prompt_turns
     from tunebench.models.features import open_image
 
     stem = model.stem(model.tower.preprocess([open_image(record.image)]).to(model.device)) if record.image else None
@@ -121,14 +113,10 @@ def warm_up(model, task, records) -> None:
 
 def describe_work(model, task, records, batch_size: int) -> str:
     """Load-independent work of each path: tower forwards, prompt positions prefilled, generate calls."""
-    from tunebench.evaluation.engine import Prompt, prompt_batches, split_prompt
+    from tunebench.evaluation.engine import build_prompts, prompt_batches
 
-    prompts, lengths = [], []
-    for i, r in enumerate(records):
-        ids = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
-        cut = split_prompt(model, ids)
-        prompts.append(Prompt(i, ids[:cut], ids[cut:], r.image, None))
-        lengths.append(len(ids))
+    prompts = build_prompts(model, task, records)
+    lengths = [len(p.prefix) + len(p.suffix) for p in prompts]
     batches = list(prompt_batches(prompts, batch_size))
     shared = {p.key: len(p.prefix) for p in prompts}
     ours = sum(shared.values()) + sum(len(b) * max(len(p.suffix) for p in b) for b in batches)

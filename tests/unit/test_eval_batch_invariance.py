@@ -52,14 +52,14 @@ def test_batch_1_and_16_give_identical_predictions(model, world, task_name, scor
 
 def whole_prompt_answers(model, task, records, scoring: str) -> dict[str, str]:
     """Each full prompt alone, image tokens and all, with no shared prefix (the path the engine replaces)."""
-    from tunebench.evaluation.engine import _prompt_turns, answer_ids
+    from tunebench.evaluation.engine import answer_ids, prompt_turns
     from tunebench.models.batching import pad_batch
     from tunebench.models.features import stems_for
 
     stems = stems_for(model, [r.image for r in records])
     out = {}
     for r, stem in zip(records, stems, strict=True):
-        ex = model.encode(_prompt_turns(task, r), record_id=r.id, for_generation=True)
+        ex = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)
         batch = pad_batch([{**ex, "stem": stem}], model.tokenizer.pad_token_id)
         if scoring == "likelihood":
             scores = model.score_candidates(batch, [answer_ids(model, c) for c in task.candidates])

@@ -42,7 +42,8 @@ def answer_ids(model: VisionLanguageModel, answer: str) -> list[int]:
     return supervised
 
 
-def _prompt_turns(task: Task, record: Record) -> list[Turn]:
+def prompt_turns(task: Task, record: Record) -> list[Turn]:
+    """LLaVA's evaluation layout: the image placeholder first, then the question with the task's suffix."""
     return image_turns(task.question(record)) if record.image else [Turn("human", task.question(record))]
 
 
@@ -61,10 +62,17 @@ class Prompt:
         return (self.image, tuple(self.prefix))
 
 
-def split_prompt(model: VisionLanguageModel, ids: list[int]) -> int:
-    """Where the shared prefix ends (0: no prefix)."""
-    cut = prefix_length(ids, model.image_token_id)
-    return cut if 0 < cut < len(ids) else 0  # a prompt ending on its image has nothing to share
+def build_prompts(model: VisionLanguageModel, task: Task, records: Sequence[Record],
+                  stems: dict[str, torch.Tensor] | None = None) -> list[Prompt]:
+    """Each record's prompt, split where its image's tokens end; `stems` maps an image to its features."""
+    prompts = []
+    for i, r in enumerate(records):
+        ids = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
+        cut = prefix_length(ids, model.image_token_id)
+        cut = cut if cut < len(ids) else 0  # a prompt ending on its image has nothing to share
+        stem = stems[r.image] if stems is not None and r.image else None
+        prompts.append(Prompt(i, ids[:cut], ids[cut:], r.image, stem))
+    return prompts
 
 
 def prompt_batches(prompts: list[Prompt], batch_size: int) -> Iterator[list[Prompt]]:
@@ -91,13 +99,8 @@ def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], b
 
         raise UserError(f"task {task.name} has no closed answer set; use --scoring generate")
     paths = list(dict.fromkeys(r.image for r in records if r.image))
-    stems = stems_for(model, paths) if paths else None
-    row = {p: i for i, p in enumerate(paths)}
-    prompts = []
-    for i, r in enumerate(records):
-        ids = model.encode(_prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
-        cut = split_prompt(model, ids)
-        prompts.append(Prompt(i, ids[:cut], ids[cut:], r.image, stems[row[r.image]] if r.image else None))
+    prompts = build_prompts(model, task, records, dict(zip(paths, stems_for(model, paths), strict=True))
+                            if paths else None)
     candidates = [answer_ids(model, c) for c in task.candidates] if scoring == "likelihood" else None
     remaining = Counter(p.key for p in prompts if p.prefix)
     shared: dict[tuple, PrefixKV] = {}

@@ -37,5 +37,29 @@ def bench_command(
     console.print(f"report: {paths['html']}  (also {paths['md']}, numbers in {out / 'results.json'})")
 
 
+def ceiling_command(
+    out: Path = typer.Option(Path("bench-out"), help="The bench's output folder (its data is reused or generated)."),
+    profile: str = typer.Option("default", help="smoke | default | full: the data and stage-2 recipe to copy"),
+    config: Path | None = typer.Option(None, help="YAML overriding the profile, as for `tunebench bench`."),
+) -> None:
+    """Perception ceiling: the bench's LLM trained and asked as the LLaVA arm is, each image given in words."""
+    from rich.table import Table
+
+    from tunebench.bench.ceiling import run_ceiling
+    from tunebench.bench.config import load_config
+
+    results = run_ceiling(load_config(profile, config), out)
+    table = Table(title="Perception ceiling (scene description instead of the image)")
+    for column in ("benchmark", "metric", "questions", "blind baseline", "ceiling"):
+        table.add_column(column)
+    for task, score in results["scores"].items():
+        blind = results["blind_baseline"].get(task)
+        table.add_row(task, score["metric"], str(score["n_questions"]), "-" if blind is None else f"{blind:.1f}",
+                      f"{score['value']:.1f}")
+    console.print(table)
+    console.print(f"training: {results['train']['steps']} steps; numbers in {out / 'ceiling' / 'results.json'}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("bench")(bench_command)
+    app.command("ceiling")(ceiling_command)

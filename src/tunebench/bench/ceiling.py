@@ -1,0 +1,175 @@
+"""Perception ceiling: the bench's LLM trained on the bench's stage-2 data with the LLaVA arm's stage-2 recipe,
+but told in words what each image shows instead of seeing it.
+
+It separates two reasons a design can fail to beat the blind baseline. If the ceiling is not above the blind
+baseline either, the training budget is too small for the questions whatever the connector; if the ceiling is
+far above it and a design is not, the design does not get the image's content into the LLM. The words are the
+scene graph's description (every object with its size, colour, shape and where it is, the count, one relation),
+so the ceiling needs the Shapes world and runs on it only.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tunebench.bench.config import BenchConfig
+from tunebench.core.errors import UserError
+from tunebench.core.io import atomic_write_json, read_json, sha256_file, sha256_json
+from tunebench.data.records import IMAGE_TOKEN, Record, Turn
+from tunebench.train.loop import TrainResult
+
+REFERENCE_DESIGN = "llava"  # the design whose stage 2 trains the LLM itself: the recipe the ceiling copies
+
+
+def scene_descriptions(shapes: Path) -> dict[str, str]:
+    """Image content hash -> a description of everything in the image.
+
+    Keyed by content, not by name: the MME set holds copies of test images under other names.
+    """
+    from tunebench.data.shapes.text import description
+    from tunebench.data.shapes.world import Scene
+
+    texture = read_json(shapes / "manifest.json")["settings"]["texture"]
+    scenes = [Scene.from_json(s) for s in read_json(shapes / "scenes.json")["scenes"]]
+    return {sha256_file(shapes / "images" / s.split / s.file):
+            description(s, texture, random.Random(f"ceiling:{s.split}:{s.image_id}")) for s in scenes}
+
+
+def in_words(turns: Sequence[Turn], text: str) -> list[Turn]:
+    """The conversation with its image placeholder replaced by `text` (put first where there is none)."""
+    first, *rest = turns
+    if IMAGE_TOKEN in first.text:
+        opening = first.text.replace(IMAGE_TOKEN, text, 1)
+    else:
+        opening = f"{text}\n{first.text}"
+    return [Turn(first.role, opening), *rest]
+
+
+def _text_of(record: Record, texts: dict[str, str]) -> str:
+    digest = sha256_file(record.image) if record.image and Path(record.image).is_file() else None
+    if digest not in texts:
+        raise UserError("no scene graph for this image; the perception ceiling runs on the Shapes world only",
+                        where=f"record {record.id}: image {record.image}")
+    return texts[digest]
+
+
+def train_in_words(llm, records: Sequence[Record], texts: dict[str, str], stage, run_dir: Path) -> TrainResult:
+    """Train every LLM weight on the records' conversations in words, with `stage`'s template and optimizer;
+    resumes from the checkpoint in `run_dir` if one is there."""
+    from tunebench.models.batching import pad_batch
+    from tunebench.models.prompting import apply_template
+    from tunebench.strategies.finetune import encode_examples, lm_loss
+    from tunebench.train.loop import train
+
+    tokenizer, model = llm.tokenizer, llm.model
+    apply_template(tokenizer, stage.template)
+    conversations = [in_words(r.turns, _text_of(r, texts)) for r in records]
+    examples = encode_examples(tokenizer, conversations, max_length=tokenizer.model_max_length)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    result = train(model, [{"params": list(model.parameters())}], examples, partial(pad_batch, pad_id=pad_id,
+                   side="right"), lm_loss, stage.optim, run_dir=run_dir, resume=True,
+                   lengths=[len(e["input_ids"]) for e in examples], label="ceiling")
+    model.eval()
+    return result
+
+
+def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, str]) -> dict[str, Any]:
+    """The task's official metric on greedy answers to its questions asked about the description."""
+    from tunebench.evaluation.metrics import get_metric
+    from tunebench.models.prompting import image_prompt
+
+    metric = get_metric(task.metric)
+    conversations = [in_words(image_prompt(task.question(r)), _text_of(r, texts)) for r in records]
+    answers = generator.answer(conversations, task.max_new_tokens)
+    rows = [metric.evaluate(a.text, r.answers, r.meta) for a, r in zip(answers, records, strict=True)]
+    summary = metric.aggregate(rows)
+    return {"value": summary["headline"]["value"], "metric": summary["headline"]["name"], "n_questions": len(rows),
+            "by_skill": summary["by_skill"]}
+
+
+def reference_stage2(cfg: BenchConfig):
+    """Stage 2 of the first main arm of the reference design, as the bench runs it (profile overrides included)."""
+    from tunebench.bench.pipeline import arm_recipe
+
+    arm = next((a for a in cfg.arms if a.design == REFERENCE_DESIGN and not a.ablation), None)
+    if arm is None:
+        raise UserError(f"the perception ceiling copies a {REFERENCE_DESIGN} arm's stage 2; the config has none")
+    return arm, next(s for s in arm_recipe(cfg, arm).stages if s.name == "stage2")
+
+
+def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
+    """Train and score the ceiling on the bench's data (generated into `out` as `tunebench bench` does)."""
+    from tunebench.bench.pipeline import prepare_data
+    from tunebench.components import load_llm
+    from tunebench.core.provenance import environment
+    from tunebench.evaluation.tasks import get_task
+    from tunebench.strategies.generation import Generator
+
+    if cfg.data.captions_file or cfg.data.instructions_file:
+        raise UserError("the perception ceiling needs scene graphs: it runs on the generated Shapes world, "
+                        "not on a config's own data files")
+    arm, stage = reference_stage2(cfg)
+    train, evals, info = prepare_data(cfg, out)
+    texts = scene_descriptions(out / "data")
+    stage = replace(stage, optim=replace(stage.optim, seed=cfg.seeds[0]))
+    llm = load_llm(cfg.llm)
+    key_hash = sha256_json(_plain({"data": info["hash"], "llm": llm.weights_hash, "stage": stage}))
+    folder = out / "ceiling"
+    done = folder / "results.json"
+    if done.is_file() and read_json(done).get("key_hash") == key_hash:
+        return read_json(done)  # the same data, LLM and recipe were already measured
+    _claim(folder, key_hash)
+    result = train_in_words(llm, train.instructions, texts, stage, folder)
+    generator = Generator(llm.model, llm.tokenizer, cfg.eval_batch_size)
+    start = time.perf_counter()
+    scores = {task: score_in_words(generator, get_task(task), records, texts) for task, records in evals.items()}
+    results = {
+        "what": f"{cfg.llm} trained on the bench's stage-2 records with {arm.label}'s stage-2 recipe, each image "
+                "replaced by its scene description",
+        "key_hash": key_hash, "data_hash": info["hash"], "llm_hash": llm.weights_hash, "arm": arm.name,
+        "stage2": stage,
+        "train": {"steps": result.steps, "samples": result.samples, "tokens": result.tokens,
+                  "wall_s": round(result.wall_s, 1), "final_loss": result.losses[-1] if result.losses else None},
+        "eval_s": round(time.perf_counter() - start, 1), "scores": scores,
+        "blind_baseline": info["blind_baseline"], "environment": environment(),
+    }
+    atomic_write_json(done, _plain(results))
+    _drop_checkpoints(folder)  # they only served a resume; the LLM's weights are not a result of the ceiling
+    return read_json(done)
+
+
+def _claim(folder: Path, key_hash: str) -> None:
+    """Mark `folder` as this ceiling's; a checkpoint left by another data, LLM or recipe is removed, not resumed."""
+    mine = folder / "key.json"
+    if mine.is_file() and read_json(mine).get("key_hash") == key_hash:
+        return
+    _drop_checkpoints(folder)
+    (folder / "results.json").unlink(missing_ok=True)
+    (folder / "metrics.jsonl").unlink(missing_ok=True)  # the training log of that other run
+    atomic_write_json(mine, {"key_hash": key_hash})
+
+
+def _drop_checkpoints(folder: Path) -> None:
+    import shutil
+
+    from tunebench.train.checkpointing import CHECKPOINT
+
+    for name in (CHECKPOINT, f".{CHECKPOINT}.old", f".{CHECKPOINT}.tmp"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclasses as dicts, for JSON."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    return obj

@@ -1,0 +1,136 @@
+"""The perception ceiling: the images really are replaced by their scene descriptions, in training and in the
+questions; scores go through the official metrics; a finished ceiling is not trained again."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import tiny_tokenizer
+from tests.tiny_vlm import tiny_parts
+from tunebench.bench import ceiling
+from tunebench.bench.config import MAIN_ARMS, BenchConfig, DataSpec
+from tunebench.bench.pipeline import prepare_data
+from tunebench.core.errors import UserError
+from tunebench.data.records import Record, Turn
+from tunebench.evaluation.tasks import get_task
+
+
+def test_in_words_replaces_the_image_placeholder_or_puts_the_text_first():
+    turns = [Turn("human", "<image>\nWhat color is the star?"), Turn("gpt", "red"), Turn("human", "And the disk?")]
+    assert [t.text for t in ceiling.in_words(turns, "A red star.")] == [
+        "A red star.\nWhat color is the star?", "red", "And the disk?"]
+    assert ceiling.in_words([Turn("human", "Is it red?")], "A red star.")[0].text == "A red star.\nIs it red?"
+
+
+class _Oracle:
+    """Answers each question with the record's first answer, and keeps the conversations it was asked."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers, self.asked = answers, []
+
+    def answer(self, conversations, max_new_tokens):
+        self.asked += conversations
+        texts = [self.answers[c[0].text.split("\n")[-2]] for c in conversations]
+        return [type("G", (), {"text": t}) for t in texts]
+
+
+def test_score_in_words_asks_about_the_description_and_uses_the_official_metric(tmp_path):
+    from tunebench.core.io import sha256_file
+
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(bytes([i]) * 10)
+    records = [Record(id=str(i), image=str(tmp_path / f"{i}.png"), turns=(Turn("human", f"What color is shape {i}?"),),
+                      answers=(colour,) * 10, task="vqav2", meta={"answer_type": "other"})
+               for i, colour in enumerate(["red", "blue", "green"])]
+    texts = {sha256_file(r.image): f"Shape {i} is drawn." for i, r in enumerate(records)}
+    oracle = _Oracle({r.turns[0].text: r.answers[0] for r in records})
+    oracle.answers[records[2].turns[0].text] = "purple"  # one wrong answer: 2 of 3 right
+    score = ceiling.score_in_words(oracle, get_task("vqav2"), records, texts)
+    assert score["n_questions"] == 3
+    assert score["value"] == pytest.approx(200 / 3)
+    assert oracle.asked[1][0].text.startswith("Shape 1 is drawn.\nWhat color is shape 1?")
+    assert all("<image>" not in c[0].text for c in oracle.asked)
+    (tmp_path / "other.png").write_bytes(b"not a scene of this world")
+    with pytest.raises(UserError, match=r"record 0: image .*other\.png"):
+        ceiling.score_in_words(oracle, get_task("vqav2"), [replace(records[0], image=str(tmp_path / "other.png"))],
+                               texts)
+
+
+def _tiny_config(tmp_path: Path) -> BenchConfig:
+    llm, _ = tiny_parts(tmp_path / "parts")
+    return BenchConfig(profile="smoke", llm=str(llm), arms=list(MAIN_ARMS), eval_batch_size=4,
+                       data=DataSpec(train_scenes=6, test_scenes=3, captions=6, instructions=6, eval_per_task=4),
+                       common_overrides={"stage2": {"optim": {"batch_size": 3}}})
+
+
+def test_run_ceiling_trains_on_descriptions_then_reuses_the_finished_result(tmp_path, monkeypatch):
+    import tunebench.train.loop as loop
+
+    seen = []
+    real_train = loop.train
+
+    def recording_train(model, groups, examples, collate, *args, **kwargs):
+        seen.extend(examples)
+        return real_train(model, groups, examples, collate, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "train", recording_train)
+    cfg, out = _tiny_config(tmp_path), tmp_path / "bench"
+    results = ceiling.run_ceiling(cfg, out)
+    assert results["train"]["steps"] == 2  # 6 records, batch 3, one epoch
+    _, evals, _ = prepare_data(cfg, out)  # every question the bench asks, no more
+    assert {t: s["n_questions"] for t, s in results["scores"].items()} == {t: len(r) for t, r in evals.items()}
+    texts = ceiling.scene_descriptions(out / "data")
+    first = "".join(tiny_tokenizer().convert_ids_to_tokens(seen[0]["input_ids"]))
+    assert "<image>" not in first
+    assert any(text in first for text in texts.values())  # a whole description, where the image was
+    assert (out / "ceiling" / "results.json").is_file()
+
+    monkeypatch.setattr(loop, "train", lambda *a, **k: pytest.fail("a finished ceiling was trained again"))
+    assert ceiling.run_ceiling(cfg, out)["scores"] == results["scores"]
+
+
+def test_a_checkpoint_of_another_ceiling_is_not_resumed(tmp_path):
+    from tunebench.core.io import atomic_write_json
+    from tunebench.train.checkpointing import CHECKPOINT
+
+    cfg, out = _tiny_config(tmp_path), tmp_path / "bench"
+    stale = out / "ceiling" / CHECKPOINT
+    stale.mkdir(parents=True)
+    atomic_write_json(stale / "state.json", {"step": 1})  # unreadable as this run's: loading it would fail
+    atomic_write_json(out / "ceiling" / "key.json", {"key_hash": "another recipe"})
+    assert ceiling.run_ceiling(cfg, out)["train"]["steps"] == 2
+    assert not stale.exists()
+
+
+def test_run_ceiling_refuses_data_without_scene_graphs(tmp_path):
+    cfg = _tiny_config(tmp_path)
+    cfg.data.instructions_file = "mine.json"
+    with pytest.raises(UserError, match="scene graphs"):
+        ceiling.run_ceiling(cfg, tmp_path / "bench")
+
+
+def test_ceiling_command_prints_the_table_and_user_errors_are_one_line(tmp_path, capsys):
+    import yaml
+
+    from tunebench.cli import main
+
+    llm, _ = tiny_parts(tmp_path / "parts")
+    settings = {"llm": str(llm), "eval_batch_size": 4,
+                "data": {"train_scenes": 6, "test_scenes": 3, "captions": 6, "instructions": 6, "eval_per_task": 4},
+                "common_overrides": {"stage2": {"optim": {"batch_size": 3}}}}
+    good = tmp_path / "ceiling.yaml"
+    good.write_text(yaml.safe_dump(settings))
+    main(["ceiling", "--out", str(tmp_path / "bench"), "--profile", "smoke", "--config", str(good)])
+    shown = capsys.readouterr().out
+    assert "Perception ceiling" in shown and "pope_mean_f1" in shown and "training: 2 steps" in shown
+
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(yaml.safe_dump({**settings, "data": {"instructions_file": "mine.json"}}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ceiling", "--out", str(tmp_path / "other"), "--profile", "smoke", "--config", str(bad)])
+    assert exit_info.value.code != 0
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "scene graphs" in errors[0]

@@ -67,16 +67,16 @@ def _tiny_config(tmp_path: Path) -> BenchConfig:
 
 
 def test_run_ceiling_trains_on_descriptions_then_reuses_the_finished_result(tmp_path, monkeypatch):
-    import tunebench.train.loop as loop
+    import tunebench.strategies.finetune as finetune  # the ceiling trains through its train_causal_lm
 
     seen = []
-    real_train = loop.train
+    real_train = finetune.train
 
     def recording_train(model, groups, examples, collate, *args, **kwargs):
         seen.extend(examples)
         return real_train(model, groups, examples, collate, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "train", recording_train)
+    monkeypatch.setattr(finetune, "train", recording_train)
     cfg, out = _tiny_config(tmp_path), tmp_path / "bench"
     results = ceiling.run_ceiling(cfg, out)
     assert results["train"]["steps"] == 2  # 6 records, batch 3, one epoch
@@ -88,7 +88,7 @@ def test_run_ceiling_trains_on_descriptions_then_reuses_the_finished_result(tmp_
     assert any(text in first for text in texts.values())  # a whole description, where the image was
     assert (out / "ceiling" / "results.json").is_file()
 
-    monkeypatch.setattr(loop, "train", lambda *a, **k: pytest.fail("a finished ceiling was trained again"))
+    monkeypatch.setattr(finetune, "train", lambda *a, **k: pytest.fail("a finished ceiling was trained again"))
     assert ceiling.run_ceiling(cfg, out)["scores"] == results["scores"]
 
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from functools import partial
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,21 +61,15 @@ def _text_of(record: Record, texts: dict[str, str]) -> str:
 def train_in_words(llm, records: Sequence[Record], texts: dict[str, str], stage, run_dir: Path) -> TrainResult:
     """Train every LLM weight on the records' conversations in words, with `stage`'s template and optimizer;
     resumes from the checkpoint in `run_dir` if one is there."""
-    from tunebench.models.batching import pad_batch
     from tunebench.models.prompting import apply_template
-    from tunebench.strategies.finetune import encode_examples, lm_loss
-    from tunebench.train.loop import train
+    from tunebench.strategies.finetune import encode_examples, train_causal_lm
 
-    tokenizer, model = llm.tokenizer, llm.model
+    tokenizer = llm.tokenizer
     apply_template(tokenizer, stage.template)
     conversations = [in_words(r.turns, _text_of(r, texts)) for r in records]
     examples = encode_examples(tokenizer, conversations, max_length=tokenizer.model_max_length)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    result = train(model, [{"params": list(model.parameters())}], examples, partial(pad_batch, pad_id=pad_id,
-                   side="right"), lm_loss, stage.optim, run_dir=run_dir, resume=True,
-                   lengths=[len(e["input_ids"]) for e in examples], label="ceiling")
-    model.eval()
-    return result
+    llm.model.requires_grad_(True)
+    return train_causal_lm(llm.model, tokenizer, examples, stage.optim, run_dir, "ceiling", resume=True)
 
 
 def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, str]) -> dict[str, Any]:
@@ -110,6 +103,8 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     from tunebench.core.provenance import environment
     from tunebench.evaluation.tasks import get_task
     from tunebench.strategies.generation import Generator
+    from tunebench.train.checkpointing import remove_checkpoints
+    from tunebench.train.stage import stage_spec
 
     if cfg.data.captions_file or cfg.data.instructions_file:
         raise UserError("the perception ceiling needs scene graphs: it runs on the generated Shapes world, "
@@ -119,7 +114,7 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     texts = scene_descriptions(out / "data")
     stage = replace(stage, optim=replace(stage.optim, seed=cfg.seeds[0]))
     llm = load_llm(cfg.llm)
-    key_hash = sha256_json(_plain({"data": info["hash"], "llm": llm.weights_hash, "stage": stage}))
+    key_hash = sha256_json({"data": info["hash"], "llm": llm.weights_hash, "stage": stage_spec(stage)})
     folder = out / "ceiling"
     done = folder / "results.json"
     if done.is_file() and read_json(done).get("key_hash") == key_hash:
@@ -133,43 +128,26 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
         "what": f"{cfg.llm} trained on the bench's stage-2 records with {arm.label}'s stage-2 recipe, each image "
                 "replaced by its scene description",
         "key_hash": key_hash, "data_hash": info["hash"], "llm_hash": llm.weights_hash, "arm": arm.name,
-        "stage2": stage,
+        "stage2": asdict(stage),
         "train": {"steps": result.steps, "samples": result.samples, "tokens": result.tokens,
                   "wall_s": round(result.wall_s, 1), "final_loss": result.losses[-1] if result.losses else None},
         "eval_s": round(time.perf_counter() - start, 1), "scores": scores,
         "blind_baseline": info["blind_baseline"], "environment": environment(),
     }
-    atomic_write_json(done, _plain(results))
-    _drop_checkpoints(folder)  # they only served a resume; the LLM's weights are not a result of the ceiling
+    atomic_write_json(done, results)
+    remove_checkpoints(folder)  # they only served a resume; the LLM's weights are not a result of the ceiling
     return read_json(done)
 
 
 def _claim(folder: Path, key_hash: str) -> None:
     """Mark `folder` as this ceiling's; a checkpoint left by another data, LLM or recipe is removed, not resumed."""
+    from tunebench.train.checkpointing import remove_checkpoints
+
     mine = folder / "key.json"
     if mine.is_file() and read_json(mine).get("key_hash") == key_hash:
         return
-    _drop_checkpoints(folder)
+    remove_checkpoints(folder)
     (folder / "results.json").unlink(missing_ok=True)
     (folder / "metrics.jsonl").unlink(missing_ok=True)  # the training log of that other run
     atomic_write_json(mine, {"key_hash": key_hash})
 
-
-def _drop_checkpoints(folder: Path) -> None:
-    import shutil
-
-    from tunebench.train.checkpointing import CHECKPOINT
-
-    for name in (CHECKPOINT, f".{CHECKPOINT}.old", f".{CHECKPOINT}.tmp"):
-        shutil.rmtree(folder / name, ignore_errors=True)
-
-
-def _plain(obj: Any) -> Any:
-    """Dataclasses as dicts, for JSON."""
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj

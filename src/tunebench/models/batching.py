@@ -10,6 +10,11 @@ import torch
 from tunebench.models.prompting import IGNORE_INDEX
 
 
+def pad_id_of(tokenizer) -> int:
+    """The tokenizer's padding id; its end-of-sequence id where it has none (as LLaMA's tokenizers)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
 def pad_batch(examples: Sequence[dict[str, Any]], pad_id: int, side: str = "left") -> dict[str, torch.Tensor]:
     """Pad `input_ids` (and `labels` if present) to one length; stack `stem` image inputs.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from tunebench.data.records import Turn
-from tunebench.models.batching import pad_batch
+from tunebench.models.batching import pad_batch, pad_id_of
 from tunebench.models.prompting import IGNORE_INDEX, encode_chat
 from tunebench.strategies import prompts
 from tunebench.strategies.chunking import Chunk
@@ -76,10 +76,16 @@ def train_adapter(peft_model, tokenizer, examples: list[dict], cfg: FineTuneConf
         raise ValueError(f"{label}: no training examples")
     optim = OptimConfig(lr=cfg.lr, epochs=epochs, max_steps=cfg.max_steps, batch_size=cfg.batch_size,
                         warmup_ratio=0.05, seed=seed, bf16=cfg.bf16, log_every=5)
-    params = [p for p in peft_model.parameters() if p.requires_grad]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    collate = partial(pad_batch, pad_id=pad_id, side="right")
-    result = train(peft_model, [{"params": params}], examples, collate, lm_loss, optim, run_dir=run_dir,
+    return train_causal_lm(peft_model, tokenizer, examples, optim, run_dir, label)
+
+
+def train_causal_lm(model, tokenizer, examples: list[dict], optim: OptimConfig, run_dir: Path | None, label: str,
+                    resume: bool = False) -> TrainResult:
+    """Train the model's trainable parameters on encoded chat examples (next-token loss on the answers);
+    the model is left in eval mode for generation."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    collate = partial(pad_batch, pad_id=pad_id_of(tokenizer), side="right")
+    result = train(model, [{"params": params}], examples, collate, lm_loss, optim, run_dir=run_dir, resume=resume,
                    lengths=[len(e["input_ids"]) for e in examples], label=label)
-    peft_model.eval()
+    model.eval()
     return result

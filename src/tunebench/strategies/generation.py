@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from tunebench.data.records import Turn
+from tunebench.models.batching import pad_id_of
 from tunebench.models.prompting import encode_prompt
 
 
@@ -38,7 +39,7 @@ class Generator:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad_id = pad_id_of(tokenizer)
 
     def encode(self, turns: Sequence[Turn], prefix: str = "") -> list[int]:
         """Prompt ids for a conversation ending with a human turn; `prefix` starts the answer (e.g. "{")."""

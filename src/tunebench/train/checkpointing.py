@@ -59,6 +59,12 @@ def save_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Opti
     shutil.rmtree(old, ignore_errors=True)
 
 
+def remove_checkpoints(run_dir: Path) -> None:
+    """Delete a run's checkpoint and any half-swapped copy (once the run's result is saved elsewhere)."""
+    for name in (CHECKPOINT, f".{CHECKPOINT}.old", f".{CHECKPOINT}.tmp"):
+        shutil.rmtree(Path(run_dir) / name, ignore_errors=True)
+
+
 def load_checkpoint(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState | None:
     """Restore the newest complete checkpoint (a swap interrupted by a crash leaves `.checkpoint.old`)."""
     run_dir = Path(run_dir)

@@ -103,6 +103,15 @@ def training_flops(model: VisionLanguageModel, tokens_seen: int, llm_trains: boo
 
 
 RUN_KEY = "run_key.json"
+BOOKKEEPING = ("checkpoint_every", "log_every")  # optimizer fields that never change a run's result
+
+
+def stage_spec(stage: StageConfig) -> dict:
+    """The stage's settings that decide its result (bookkeeping left out), for run keys."""
+    spec = asdict(stage)
+    for knob in BOOKKEEPING:
+        spec["optim"].pop(knob)
+    return spec
 
 
 def claim_run_dir(out: Path, spec: dict) -> None:
@@ -125,10 +134,7 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     when it was started with the same recipe stage, model, data, starting point and seed."""
     out = Path(out)
     stage.optim.seed = seed
-    stage_spec = asdict(stage)
-    for knob in ("checkpoint_every", "log_every"):  # bookkeeping only: never changes the result
-        stage_spec["optim"].pop(knob)
-    claim_run_dir(out, {"recipe": recipe.name, "stage": stage_spec, "model": asdict(recipe.model),
+    claim_run_dir(out, {"recipe": recipe.name, "stage": stage_spec(stage), "model": asdict(recipe.model),
                         "data": records_hash(records), "init": str(init or ""), "seed": seed,
                         "qformer": str(qformer_run or "")})
     if (out / SUMMARY).is_file():

@@ -50,27 +50,27 @@ class _Numbers(HTMLParser):
             self._open = None
 
 
-def test_every_number_in_html_is_the_one_in_results_json(smoke):
-    results = read_json(smoke / "results.json")
+def _html_numbers_match_results_json(out: Path) -> set[str]:
+    """Every number in report.html equals results.json's under its key; returns the keys shown."""
+    results = read_json(out / "results.json")
     parser = _Numbers()
-    parser.feed((smoke / "report.html").read_text())
+    parser.feed((out / "report.html").read_text())
     assert len(parser.cells) > 60
     for key, digits, text in parser.cells:
         assert text == fmt(lookup(results, key), digits), key
-    shown = {key for key, _, _ in parser.cells}
-    for arm in results["arms"]:
-        for task in results["tasks"]:
-            assert f"arms.{arm}.tasks.{task}.mean" in shown and f"arms.{arm}.tasks.{task}.low" in shown
+    return {key for key, _, _ in parser.cells}
 
 
-def test_markdown_tables_match_results_json(smoke):
-    results = read_json(smoke / "results.json")
-    md = (smoke / "report.md").read_text()
+def _markdown_tables_match_results_json(out: Path) -> None:
+    results = read_json(out / "results.json")
+    md = (out / "report.md").read_text()
     labels = {"vqav2": "VQA-v2 acc", "gqa": "GQA acc", "mme": "MME perception", "pope": "POPE mean F1"}
     for task in results["tasks"]:
         row = next(line for line in md.splitlines() if line.startswith(f"| {labels[task]} |"))
         numbers = re.findall(r"-?[\d,]+\.\d+", row)
         expected = [fmt(results["data"]["blind_baseline"][task])]
+        if results.get("ceiling"):
+            expected.append(fmt(results["ceiling"]["tasks"][task]["value"]))
         for arm in results["arms"].values():
             expected += [fmt(arm["tasks"][task][k]) for k in ("mean", "low", "high")]
         comp = results["comparison"]["tasks"][task]
@@ -78,6 +78,18 @@ def test_markdown_tables_match_results_json(smoke):
         assert numbers == expected, row
     for sentence in results["verdict"]["sentences"]:
         assert sentence in md
+
+
+def test_every_number_in_html_is_the_one_in_results_json(smoke):
+    results = read_json(smoke / "results.json")
+    shown = _html_numbers_match_results_json(smoke)
+    for arm in results["arms"]:
+        for task in results["tasks"]:
+            assert f"arms.{arm}.tasks.{task}.mean" in shown and f"arms.{arm}.tasks.{task}.low" in shown
+
+
+def test_markdown_tables_match_results_json(smoke):
+    _markdown_tables_match_results_json(smoke)
 
 
 def test_verdict_follows_the_numbers(smoke):
@@ -142,3 +154,22 @@ def test_rerun_redoes_only_what_is_missing(smoke):
     after = read_json(smoke / "results.json")
     assert after["arms"]["minigpt4"]["tasks"]["pope"]["mean"] == before["arms"]["minigpt4"]["tasks"]["pope"]["mean"]
     print(f"rerun after losing half an evaluation: {time.perf_counter() - start:.1f} s")
+
+
+def test_the_perception_ceiling_joins_the_report_with_its_own_numbers(smoke):
+    before = read_json(smoke / "results.json")
+    assert before["ceiling"] is None  # not measured yet: the report has no ceiling column
+    proc = subprocess.run([sys.executable, "-m", "tunebench.cli", "ceiling", "--profile", "smoke", "--out",
+                           str(smoke)], capture_output=True, text=True, timeout=900, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "added to the report" in proc.stdout
+    measured = read_json(smoke / "ceiling" / "results.json")
+    results = read_json(smoke / "results.json")
+    assert results["arms"] == before["arms"]  # only the ceiling (and the verdict that reads it) changed
+    assert {t: v["value"] for t, v in results["ceiling"]["tasks"].items()} == {
+        t: s["value"] for t, s in measured["scores"].items()}
+    assert results["ceiling"]["steps"] == measured["train"]["steps"]
+    shown = _html_numbers_match_results_json(smoke)
+    assert {f"ceiling.tasks.{t}.value" for t in results["tasks"]} | {"ceiling.steps"} <= shown
+    _markdown_tables_match_results_json(smoke)
+    assert any(s.startswith("Perception ceiling") for s in results["verdict"]["sentences"])

@@ -134,3 +134,60 @@ def test_ceiling_command_prints_the_table_and_user_errors_are_one_line(tmp_path,
     assert exit_info.value.code != 0
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and "scene graphs" in errors[0]
+
+
+def _bench_results(stage2: dict) -> dict:
+    """What a bench's results.json holds that the ceiling is matched against."""
+    arm = {"label": "LLaVA-1.5", "tasks": {"vqav2": {"mean": 50.0}, "pope": {"mean": 60.0}},
+           "config": {"stages": [{"name": "stage1"}, stage2]}}
+    other = {"label": "MiniGPT-4", "tasks": {"vqav2": {"mean": 30.0}, "pope": {"mean": 70.0}}, "config": {"stages": []}}
+    return {"data": {"hash": "d1", "blind_baseline": {"vqav2": 40.0, "pope": 66.0}},
+            "parts": {"llm": {"name": "smollm2", "weights_hash": "w1"}},
+            "arms": {"llava": arm, "minigpt4": other}}
+
+
+def _stage2(**optim) -> dict:
+    return {"name": "stage2", "train": ["connector", "llm"],
+            "optim": {"lr": 2e-5, "batch_size": 8, "seed": 0, "checkpoint_every": 25, "log_every": 1, **optim}}
+
+
+def _write_ceiling(out: Path, **changes) -> None:
+    from tunebench.core.io import atomic_write_json
+
+    found = {"arm": "llava", "data_hash": "d1", "llm_hash": "w1", "stage2": _stage2(),
+             "train": {"steps": 60, "wall_s": 100.0}, "eval_s": 20.0,
+             "scores": {"vqav2": {"value": 60.0, "n_questions": 12}, "pope": {"value": 66.0, "n_questions": 8}}}
+    atomic_write_json(out / "ceiling" / "results.json", {**found, **changes})
+
+
+def test_the_ceiling_joins_a_report_only_for_the_same_data_llm_and_recipe(tmp_path):
+    results = _bench_results(_stage2())
+    assert ceiling.matching_ceiling(results, tmp_path) is None  # not measured
+    _write_ceiling(tmp_path)
+    shown = ceiling.matching_ceiling(results, tmp_path)
+    assert shown["steps"] == 60 and shown["tasks"]["vqav2"]["value"] == 60.0
+    # VQA-v2: blind 40, ceiling 60; LLaVA at 50 closes half the gap, MiniGPT-4 at 30 is below blind.
+    assert shown["tasks"]["vqav2"]["gap_closed"] == pytest.approx({"llava": 50.0, "minigpt4": -50.0})
+    assert shown["tasks"]["pope"]["headroom"] == 0.0 and shown["tasks"]["pope"]["gap_closed"] == {}
+    bookkeeping_only = _bench_results(_stage2(checkpoint_every=5, log_every=10))
+    assert ceiling.matching_ceiling(bookkeeping_only, tmp_path) is not None
+    for stale in ({"data_hash": "d2"}, {"llm_hash": "w2"}, {"stage2": _stage2(lr=1e-4)}, {"arm": "gone"}):
+        _write_ceiling(tmp_path, **stale)
+        assert ceiling.matching_ceiling(results, tmp_path) is None, stale
+
+
+def test_the_verdict_reads_the_ceiling():
+    from tunebench.bench.verdict import _ceiling_sentences
+
+    results = _bench_results(_stage2())
+    results["ceiling"] = {"arm": "llava", "steps": 60, "tasks": {
+        "vqav2": {"value": 60.0, "headroom": 20.0, "gap_closed": {"llava": 50.0, "minigpt4": -50.0}},
+        "mme": {"value": 210.0, "headroom": 10.0, "gap_closed": {"llava": 500.0}},
+        "pope": {"value": 66.0, "headroom": 0.0, "gap_closed": {}}}}
+    scores, flat, shares = _ceiling_sentences(results)
+    assert "60 steps" in scores and "VQA-v2 60.0 (+20.0 vs blind)" in scores
+    assert "does not beat the blind baseline on POPE mean F1" in flat and "VQA-v2" not in flat
+    assert shares == ("Share of the blind-to-ceiling gap closed: LLaVA-1.5: VQA-v2 50%, MME perception above the "
+                      "ceiling; MiniGPT-4: VQA-v2 below the blind baseline.")
+    del results["ceiling"]
+    assert _ceiling_sentences(results) == []

@@ -127,7 +127,8 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     results = {
         "what": f"{cfg.llm} trained on the bench's stage-2 records with {arm.label}'s stage-2 recipe, each image "
                 "replaced by its scene description",
-        "key_hash": key_hash, "data_hash": info["hash"], "llm_hash": llm.weights_hash, "arm": arm.name,
+        "key_hash": key_hash, "data_hash": info["hash"], "llm": cfg.llm, "llm_hash": llm.weights_hash,
+        "arm": arm.name, "scoring": "generate",
         "stage2": asdict(stage),
         "train": {"steps": result.steps, "samples": result.samples, "tokens": result.tokens,
                   "wall_s": round(result.wall_s, 1), "final_loss": result.losses[-1] if result.losses else None},
@@ -150,4 +151,32 @@ def _claim(folder: Path, key_hash: str) -> None:
     (folder / "results.json").unlink(missing_ok=True)
     (folder / "metrics.jsonl").unlink(missing_ok=True)  # the training log of that other run
     atomic_write_json(mine, {"key_hash": key_hash})
+
+
+
+def matching_ceiling(results: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """The ceiling measured in `out` for exactly this bench (same data, base LLM and stage-2 recipe) as the
+    report shows it, with the share of the blind-to-ceiling gap each arm closes; None if there is none."""
+    from tunebench.train.stage import stage_spec
+
+    path = out / "ceiling" / "results.json"
+    if not path.is_file():
+        return None
+    found = read_json(path)
+    arm = results["arms"].get(found.get("arm"))
+    stages = {s["name"]: s for s in arm["config"]["stages"]} if arm else {}
+    if (found.get("data_hash") != results["data"]["hash"]
+            or found.get("llm_hash") != results.get("parts", {}).get("llm", {}).get("weights_hash")
+            or "stage2" not in stages or stage_spec(stages["stage2"]) != stage_spec(found["stage2"])):
+        return None
+    blind = results["data"].get("blind_baseline", {})
+    tasks = {}
+    for task, score in found["scores"].items():
+        headroom = score["value"] - blind[task] if task in blind else None
+        closed = {name: 100 * (a["tasks"][task]["mean"] - blind[task]) / headroom
+                  for name, a in results["arms"].items() if task in a["tasks"]} if headroom and headroom > 0 else {}
+        tasks[task] = {"value": score["value"], "n_questions": score["n_questions"], "headroom": headroom,
+                       "gap_closed": closed}
+    return {"arm": found["arm"], "steps": found["train"]["steps"], "train_wall_s": found["train"]["wall_s"],
+            "eval_s": found["eval_s"], "scoring": found.get("scoring", "generate"), "tasks": tasks}
 

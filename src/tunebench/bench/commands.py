@@ -20,21 +20,29 @@ def bench_command(
     from tunebench.bench.config import load_config
     from tunebench.bench.pipeline import run_bench
     from tunebench.bench.results import build_results
-    from tunebench.bench.verdict import verdict
-    from tunebench.core.io import atomic_write_json
-    from tunebench.report.bench import write_report
 
     cfg = load_config(profile, config)
     if workers is not None:
         cfg.workers = workers
     raw = run_bench(cfg, out)
-    results = build_results(cfg, raw, out)
+    paths = _publish(build_results(cfg, raw, out), out)
+    console.print(f"report: {paths['html']}  (also {paths['md']}, numbers in {out / 'results.json'})")
+
+
+def _publish(results: dict, out: Path) -> dict[str, Path]:
+    """Attach the perception ceiling measured for this bench (if any), write the verdict, results.json and
+    the reports."""
+    from tunebench.bench.ceiling import matching_ceiling
+    from tunebench.bench.verdict import verdict
+    from tunebench.core.io import atomic_write_json
+    from tunebench.report.bench import write_report
+
+    results["ceiling"] = matching_ceiling(results, out)
     results["verdict"] = verdict(results)
     atomic_write_json(out / "results.json", results)
     paths = write_report(results, out)
-    for sentence in results["verdict"]["sentences"][:1]:
-        console.print(f"[bold]{sentence}[/]")
-    console.print(f"report: {paths['html']}  (also {paths['md']}, numbers in {out / 'results.json'})")
+    console.print(f"[bold]{results['verdict']['sentences'][0]}[/]")
+    return paths
 
 
 def ceiling_command(
@@ -58,6 +66,23 @@ def ceiling_command(
                       f"{score['value']:.1f}")
     console.print(table)
     console.print(f"training: {results['train']['steps']} steps; numbers in {out / 'ceiling' / 'results.json'}")
+    _add_to_report(out)
+
+
+def _add_to_report(out: Path) -> None:
+    """Show the ceiling in the bench's report, when that report is for the same data, LLM and recipe."""
+    from tunebench.bench.ceiling import matching_ceiling
+    from tunebench.core.io import read_json
+
+    if not (out / "results.json").is_file():
+        console.print("no bench results here yet: `tunebench bench` with the same --out will show the ceiling")
+        return
+    results = read_json(out / "results.json")
+    if matching_ceiling(results, out) is None:
+        console.print("the bench results here are for other data, LLM or recipe: the ceiling is not added to them")
+        return
+    paths = _publish(results, out)
+    console.print(f"added to the report: {paths['html']}")
 
 
 def register(app: typer.Typer) -> None:

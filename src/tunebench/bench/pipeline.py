@@ -240,9 +240,20 @@ def run_bench(cfg: BenchConfig, out: Path) -> dict:
         raw = run_jobs_in_parallel(cfg, train, evals, out, workers, threads)
     else:
         raw = _run_in_turn(cfg, train, evals, out)
-    return {"data": data_info, "arms": raw, "wall_s": time.perf_counter() - start,
+    return {"data": data_info, "parts": base_parts(cfg), "arms": raw, "wall_s": time.perf_counter() - start,
             "eval_ids": {t: [r.id for r in records] for t, records in evals.items()},
             "workers": {"processes": workers, "threads_each": threads}}
+
+
+def base_parts(cfg: BenchConfig) -> dict:
+    """Name and weights hash of the pretrained vision tower and LLM every arm starts from."""
+    from tunebench.components import load_llm, load_vision_tower
+
+    allow_pickle = any(arm_recipe(cfg, arm).model.allow_pickle for arm in cfg.arms)
+    tower = load_vision_tower(cfg.vision, allow_pickle=allow_pickle)
+    llm = load_llm(cfg.llm, allow_pickle=allow_pickle)
+    return {"vision": {"name": cfg.vision, "weights_hash": tower.weights_hash},
+            "llm": {"name": cfg.llm, "weights_hash": llm.weights_hash}}
 
 
 def _run_in_turn(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path) -> dict:

@@ -83,6 +83,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
     comparison = _compare(cfg, main, tasks, rows) if len(main) == 2 else {}
     return {
         "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
+        "parts": raw["parts"],
         "tasks": tasks, "arms": arms, "comparison": comparison, "wall_s": raw["wall_s"],
         "workers": raw["workers"],
         "samples": _samples(rows, cfg, tasks),

@@ -43,7 +43,7 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
                     f"with {sa} vs {sb} significant differences.")
     sentences = [headline, *lines, *_skill_sentences(comp, la, lb), *_cost_sentences(arms, a, b),
-                 *_baseline_sentences(results), *_reliance_sentences(arms)]
+                 *_baseline_sentences(results), *_ceiling_sentences(results), *_reliance_sentences(arms)]
     return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
             "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
 
@@ -84,6 +84,38 @@ def _baseline_sentences(results: dict) -> list[str]:
     if misses:
         return [f"Not above the blind (image-free) baseline: {'; '.join(misses)}."]
     return ["Every arm beats every blind (image-free) baseline."]
+
+
+def _ceiling_sentences(results: dict) -> list[str]:
+    """Where even perfect perception stays at the blind baseline, and how much of the room each arm uses."""
+    ceiling = results.get("ceiling")
+    if not ceiling:
+        return []
+    arms, tasks = results["arms"], ceiling["tasks"]
+    label = arms[ceiling["arm"]]["label"]
+    scores = "; ".join(f"{TASK_LABELS.get(t, t)} {v['value']:.1f}"
+                       + (f" ({v['headroom']:+.1f} vs blind)" if v["headroom"] is not None else "")
+                       for t, v in tasks.items())
+    lines = [f"Perception ceiling (the LLM told each scene in words instead of seeing it, trained with {label}'s "
+             f"stage-2 recipe, {ceiling['steps']} steps): {scores}."]
+    flat = [TASK_LABELS.get(t, t) for t, v in tasks.items() if v["headroom"] is not None and v["headroom"] <= 0]
+    if flat:
+        lines.append(f"Even told the scene in words, the LLM does not beat the blind baseline on {', '.join(flat)} "
+                     "at this training budget: there the budget, not the connector, is the first limit.")
+    parts = [f"{arm['label']}: " + ", ".join(f"{TASK_LABELS.get(t, t)} {_share(v['gap_closed'][name])}"
+                                             for t, v in tasks.items() if name in v["gap_closed"])
+             for name, arm in arms.items() if any(name in v["gap_closed"] for v in tasks.values())]
+    if parts:
+        lines.append(f"Share of the blind-to-ceiling gap closed: {'; '.join(parts)}.")
+    return lines
+
+
+def _share(percent: float) -> str:
+    if percent > 100:
+        return "above the ceiling"
+    if percent < 0:
+        return "below the blind baseline"
+    return f"{percent:.0f}%"
 
 
 # Below this many nats per answer token, the right image barely changes what the model expects to answer.

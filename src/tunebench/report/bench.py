@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from markupsafe import Markup, escape
+
 from tunebench.core.io import atomic_write_text
 from tunebench.report.figures import TASK_LABELS, accuracy_vs_cost, training_curves
 from tunebench.report.render import Cells, environment, image_uri
 
+CEILING_NOTE = ("Perception ceiling (measured by tunebench ceiling): the same LLM trained on the same stage-2 "
+                "records with {arm}'s stage-2 recipe ({steps} steps), each image replaced by a description of its "
+                "scene in words, asked the same questions (greedy answers): what a design whose connector lost "
+                "nothing could reach at this budget.")
 
-def _view(results: dict, out: Path) -> dict:
+
+def _ceiling_note(results: dict, c: Cells) -> Markup:
+    label = results["arms"][results["ceiling"]["arm"]]["label"]
+    return Markup(escape(CEILING_NOTE)).format(steps=c.num("ceiling.steps"), arm=label)
+
+
+def _view(results: dict, out: Path, c: Cells) -> dict:
     arms = results["arms"]
     main = [k for k, a in arms.items() if not a["ablation"]]
     return {
@@ -20,13 +32,14 @@ def _view(results: dict, out: Path) -> dict:
         "reliance_tasks": [t for t in results["tasks"] if any(t in a.get("image_reliance", {}) for a in arms.values())],
         "curves": training_curves(results, out), "cost_plot": accuracy_vs_cost(results),
         "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
+        "ceiling_note": _ceiling_note(results, c) if results.get("ceiling") else "",
     }
 
 
 def write_report(results: dict, out: Path) -> dict[str, Path]:
     out = Path(out)
     html_cells = Cells(results)
-    view = _view(results, out)
+    view = _view(results, out, html_cells)
     html = environment().get_template("bench.html.j2").render(**view, c=html_cells)
     md = markdown(results, Cells(results))
     atomic_write_text(out / "report.html", html)
@@ -44,13 +57,17 @@ def markdown(results: dict, c: Cells) -> str:
     blind = results["data"].get("blind_baseline", {})
     lines = [f"# tunebench: LLaVA-1.5 vs MiniGPT-4 ({results['profile']} profile)", "", "## Verdict", ""]
     lines += [f"- {s}" for s in results["verdict"]["sentences"]]
-    head = ["benchmark", "blind baseline", *[arms[a]["label"] + " (95% CI)" for a in arms]]
+    ceiling = results.get("ceiling") or {"tasks": {}}
+    head = ["benchmark", "blind baseline", *(["perception ceiling"] if ceiling["tasks"] else []),
+            *[arms[a]["label"] + " (95% CI)" for a in arms]]
     if comp:
         head += [f"{arms[comp['a']]['label']} - {arms[comp['b']]['label']} (95% CI)", "p"]
     lines += ["", "## Headline results", "", "95% intervals: bootstrap over images, each with all its questions; "
               "differences paired (same questions).", "", _row(head), _row(["---"] * len(head))]
     for t in tasks:
         cells = [TASK_LABELS.get(t, t), c.text(f"data.blind_baseline.{t}") if t in blind else "-"]
+        if ceiling["tasks"]:
+            cells.append(c.text(f"ceiling.tasks.{t}.value") if t in ceiling["tasks"] else "-")
         for a in arms:
             k = f"arms.{a}.tasks.{t}"
             cells.append(f"{c.text(k + '.mean')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
@@ -59,6 +76,8 @@ def markdown(results: dict, c: Cells) -> str:
             cells += [f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]",
                       c.text(k + ".p_value", 3)]
         lines.append(_row(cells))
+    if ceiling["tasks"]:
+        lines += ["", CEILING_NOTE.format(steps=c.text("ceiling.steps"), arm=arms[ceiling["arm"]]["label"])]
     skills = sorted({s for a in arms.values() for s in a["skills"]})
     if skills:
         head = ["skill", *[arms[a]["label"] for a in arms]] + (["difference (95% CI)"] if comp else [])

@@ -106,11 +106,12 @@ RUN_KEY = "run_key.json"
 BOOKKEEPING = ("checkpoint_every", "log_every")  # optimizer fields that never change a run's result
 
 
-def stage_spec(stage: StageConfig) -> dict:
-    """The stage's settings that decide its result (bookkeeping left out), for run keys."""
-    spec = asdict(stage)
+def stage_spec(stage: StageConfig | dict) -> dict:
+    """The stage's settings that decide its result (bookkeeping left out), for run keys; `stage` may also be
+    a stage as recorded in a results file."""
+    spec = asdict(stage) if isinstance(stage, StageConfig) else {**stage, "optim": dict(stage["optim"])}
     for knob in BOOKKEEPING:
-        spec["optim"].pop(knob)
+        spec["optim"].pop(knob, None)
     return spec
 
 

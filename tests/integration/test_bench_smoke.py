@@ -70,7 +70,7 @@ def _markdown_tables_match_results_json(out: Path) -> None:
         numbers = re.findall(r"-?[\d,]+\.\d+", row)
         expected = [fmt(results["data"]["blind_baseline"][task])]
         if results.get("ceiling"):
-            expected.append(fmt(results["ceiling"]["tasks"][task]["value"]))
+            expected += [fmt(results["ceiling"]["tasks"][task][k]) for k in ("value", "low", "high")]
         for arm in results["arms"].values():
             expected += [fmt(arm["tasks"][task][k]) for k in ("mean", "low", "high")]
         comp = results["comparison"]["tasks"][task]
@@ -170,6 +170,17 @@ def test_the_perception_ceiling_joins_the_report_with_its_own_numbers(smoke):
         t: s["value"] for t, s in measured["scores"].items()}
     assert results["ceiling"]["steps"] == measured["train"]["steps"]
     shown = _html_numbers_match_results_json(smoke)
-    assert {f"ceiling.tasks.{t}.value" for t in results["tasks"]} | {"ceiling.steps"} <= shown
+    assert {f"ceiling.tasks.{t}.{k}" for t in results["tasks"] for k in ("value", "low", "high")} <= shown
+    assert "ceiling.steps" in shown
     _markdown_tables_match_results_json(smoke)
     assert any(s.startswith("Perception ceiling") for s in results["verdict"]["sentences"])
+
+    # A ceiling for other data (as after `tunebench ceiling --config` with another world) leaves the report.
+    from tunebench.bench.commands import _add_to_report
+    from tunebench.core.io import atomic_write_json
+
+    atomic_write_json(smoke / "ceiling" / "results.json", {**measured, "data_hash": "another world"})
+    _add_to_report(smoke)
+    assert read_json(smoke / "results.json")["ceiling"] is None
+    assert "perception ceiling" not in (smoke / "report.md").read_text()
+    _html_numbers_match_results_json(smoke)

@@ -29,12 +29,17 @@ class _Oracle:
     """Answers each question with the record's first answer, and keeps the conversations it was asked."""
 
     def __init__(self, answers: dict[str, str]):
-        self.answers, self.asked = answers, []
+        self.answers, self.asked, self.picked = answers, [], 0
 
     def answer(self, conversations, max_new_tokens):
         self.asked += conversations
         texts = [self.answers[c[0].text.split("\n")[-2]] for c in conversations]
         return [type("G", (), {"text": t}) for t in texts]
+
+    def pick(self, conversations, options):  # likelihood scoring: a choice among the options, never free text
+        self.picked += len(conversations)
+        texts = [self.answers[c[0].text.split("\n")[-2]] for c in conversations]
+        return [t if t in options else options[0] for t in texts]
 
 
 def test_score_in_words_asks_about_the_description_and_uses_the_official_metric(tmp_path):
@@ -53,6 +58,15 @@ def test_score_in_words_asks_about_the_description_and_uses_the_official_metric(
     assert score["value"] == pytest.approx(200 / 3)
     assert oracle.asked[1][0].text.startswith("Shape 1 is drawn.\nWhat color is shape 1?")
     assert all("<image>" not in c[0].text for c in oracle.asked)
+    # With likelihood scoring a task with a closed answer set picks among its candidates ("red" where the
+    # oracle would say "green": still 2 of 3); a task without one still generates.
+    oracle.answers[records[2].turns[0].text] = "green"
+    closed = replace(get_task("vqav2"), candidates=("red", "blue"))
+    assert ceiling.score_in_words(oracle, closed, records, texts, scoring="likelihood")["value"] == \
+        pytest.approx(200 / 3)
+    assert oracle.picked == 3
+    assert ceiling.score_in_words(oracle, get_task("vqav2"), records, texts, scoring="likelihood")["value"] == 100
+    assert oracle.picked == 3
     (tmp_path / "other.png").write_bytes(b"not a scene of this world")
     with pytest.raises(UserError, match=r"record 0: image .*other\.png"):
         ceiling.score_in_words(oracle, get_task("vqav2"), [replace(records[0], image=str(tmp_path / "other.png"))],
@@ -141,7 +155,7 @@ def _bench_results(stage2: dict) -> dict:
     arm = {"label": "LLaVA-1.5", "tasks": {"vqav2": {"mean": 50.0}, "pope": {"mean": 60.0}},
            "config": {"stages": [{"name": "stage1"}, stage2]}}
     other = {"label": "MiniGPT-4", "tasks": {"vqav2": {"mean": 30.0}, "pope": {"mean": 70.0}}, "config": {"stages": []}}
-    return {"data": {"hash": "d1", "blind_baseline": {"vqav2": 40.0, "pope": 66.0}},
+    return {"data": {"hash": "d1", "blind_baseline": {"vqav2": 40.0, "pope": 66.0}}, "config": {"scoring": "generate"},
             "parts": {"llm": {"name": "smollm2", "weights_hash": "w1"}},
             "arms": {"llava": arm, "minigpt4": other}}
 
@@ -154,40 +168,59 @@ def _stage2(**optim) -> dict:
 def _write_ceiling(out: Path, **changes) -> None:
     from tunebench.core.io import atomic_write_json
 
-    found = {"arm": "llava", "data_hash": "d1", "llm_hash": "w1", "stage2": _stage2(),
+    found = {"arm": "llava", "data_hash": "d1", "llm_hash": "w1", "stage2": _stage2(), "scoring": "generate",
              "train": {"steps": 60, "wall_s": 100.0}, "eval_s": 20.0,
-             "scores": {"vqav2": {"value": 60.0, "n_questions": 12}, "pope": {"value": 66.0, "n_questions": 8}}}
+             "scores": {"vqav2": {"value": 60.0, "low": 52.0, "high": 68.0, "n_questions": 12},
+                        "pope": {"value": 70.0, "low": 60.0, "high": 80.0, "n_questions": 8}}}
     atomic_write_json(out / "ceiling" / "results.json", {**found, **changes})
 
 
-def test_the_ceiling_joins_a_report_only_for_the_same_data_llm_and_recipe(tmp_path):
+def test_the_ceiling_joins_a_report_only_for_the_same_data_llm_recipe_and_scoring(tmp_path):
     results = _bench_results(_stage2())
-    assert ceiling.matching_ceiling(results, tmp_path) is None  # not measured
+    assert ceiling.ceiling_for_report(results, tmp_path) is None  # not measured
     _write_ceiling(tmp_path)
-    shown = ceiling.matching_ceiling(results, tmp_path)
+    shown = ceiling.ceiling_for_report(results, tmp_path)
     assert shown["steps"] == 60 and shown["tasks"]["vqav2"]["value"] == 60.0
-    # VQA-v2: blind 40, ceiling 60; LLaVA at 50 closes half the gap, MiniGPT-4 at 30 is below blind.
-    assert shown["tasks"]["vqav2"]["gap_closed"] == pytest.approx({"llava": 50.0, "minigpt4": -50.0})
-    assert shown["tasks"]["pope"]["headroom"] == 0.0 and shown["tasks"]["pope"]["gap_closed"] == {}
+    # VQA-v2: blind 40, ceiling 60 [52, 68]; LLaVA at 50 closes half the gap, MiniGPT-4 at 30 is below blind.
+    assert shown["tasks"]["vqav2"]["clearly_above_blind"]
+    assert shown["tasks"]["vqav2"]["gap_closed_pct"] == pytest.approx({"llava": 50.0, "minigpt4": -50.0})
+    # POPE: blind 66 lies inside the ceiling's interval [60, 80]: not clearly above, so no shares.
+    assert not shown["tasks"]["pope"]["clearly_above_blind"] and shown["tasks"]["pope"]["gap_closed_pct"] == {}
     bookkeeping_only = _bench_results(_stage2(checkpoint_every=5, log_every=10))
-    assert ceiling.matching_ceiling(bookkeeping_only, tmp_path) is not None
-    for stale in ({"data_hash": "d2"}, {"llm_hash": "w2"}, {"stage2": _stage2(lr=1e-4)}, {"arm": "gone"}):
+    assert ceiling.ceiling_for_report(bookkeeping_only, tmp_path) is not None
+    for stale in ({"data_hash": "d2"}, {"llm_hash": "w2"}, {"stage2": _stage2(lr=1e-4)}, {"arm": "gone"},
+                  {"scoring": "likelihood"}, {"scores": {}}):
         _write_ceiling(tmp_path, **stale)
-        assert ceiling.matching_ceiling(results, tmp_path) is None, stale
+        assert ceiling.ceiling_for_report(results, tmp_path) is None, stale
+    _write_ceiling(tmp_path, llm_hash=None)  # results from before base weights were recorded: no hash either side
+    del results["parts"]
+    assert ceiling.ceiling_for_report(results, tmp_path) is None
+
+
+def _shown_ceiling() -> dict:
+    def task(value, low, high, blind, above, closed):
+        return {"value": value, "low": low, "high": high, "blind": blind, "clearly_above_blind": above,
+                "gap_closed_pct": closed}
+
+    return {"arm": "llava", "steps": 60, "tasks": {
+        "vqav2": task(60.0, 52.0, 68.0, 40.0, True, {"llava": 50.0, "minigpt4": -50.0}),
+        "mme": task(210.0, 204.0, 216.0, 200.0, True, {"llava": 500.0}),
+        "pope": task(70.0, 60.0, 80.0, 66.0, False, {})}}
 
 
 def test_the_verdict_reads_the_ceiling():
-    from tunebench.bench.verdict import _ceiling_sentences
+    from tunebench.bench.verdict import _ceiling_sentences, verdict
 
     results = _bench_results(_stage2())
-    results["ceiling"] = {"arm": "llava", "steps": 60, "tasks": {
-        "vqav2": {"value": 60.0, "headroom": 20.0, "gap_closed": {"llava": 50.0, "minigpt4": -50.0}},
-        "mme": {"value": 210.0, "headroom": 10.0, "gap_closed": {"llava": 500.0}},
-        "pope": {"value": 66.0, "headroom": 0.0, "gap_closed": {}}}}
+    results["ceiling"] = _shown_ceiling()
     scores, flat, shares = _ceiling_sentences(results)
-    assert "60 steps" in scores and "VQA-v2 60.0 (+20.0 vs blind)" in scores
-    assert "does not beat the blind baseline on POPE mean F1" in flat and "VQA-v2" not in flat
-    assert shares == ("Share of the blind-to-ceiling gap closed: LLaVA-1.5: VQA-v2 50%, MME perception above the "
-                      "ceiling; MiniGPT-4: VQA-v2 below the blind baseline.")
+    assert "60 steps, one seed" in scores and "VQA-v2 60.0 [52.0, 68.0] vs blind 40.0" in scores
+    assert "Not clearly above the blind baseline" in flat and "POPE mean F1" in flat and "VQA-v2" not in flat
+    assert shares == ("Share of the blind-to-ceiling gap closed where the ceiling is clearly above blind: "
+                      "LLaVA-1.5: VQA-v2 50%, MME perception above the ceiling; MiniGPT-4: VQA-v2 below the blind "
+                      "baseline.")
+    # A bench with one main design still gets the ceiling's lines.
+    results.update(comparison={}, tasks=["vqav2", "pope"])
+    assert scores in verdict(results)["sentences"]
     del results["ceiling"]
     assert _ceiling_sentences(results) == []

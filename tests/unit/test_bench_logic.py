@@ -174,3 +174,26 @@ def test_results_count_only_the_questions_the_bench_asks(tmp_path):
     assert [r["id"] for r in rows] == ["q0", "q2"] and rows[0]["answers"] == ("yes",)
     with pytest.raises(ValueError, match="no answer to 1 of"):
         _rows(tmp_path, "llava", 0, "pope", ["q0", "q9"])
+
+
+def test_data_hash_follows_content_not_just_ids(tmp_path):
+    from dataclasses import replace
+
+    from tunebench.bench.pipeline import data_hash
+    from tunebench.train.pipeline import TrainData
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"one world")
+    record = Record(id="shapes-qa-0-0", image=str(image), turns=(Turn("human", "<image>\nWhat color?"),
+                                                                   Turn("gpt", "red")))
+    question = Record(id="q0", image=str(image), turns=(Turn("human", "What color?"),), answers=("red",))
+
+    def digest(rec: Record = record, q: Record = question) -> str:
+        return data_hash(TrainData([], [rec]), {"vqav2": [q]})
+
+    before = digest()
+    assert digest() == before
+    assert digest(rec=replace(record, turns=(record.turns[0], Turn("gpt", "blue")))) != before  # same id
+    assert digest(q=replace(question, answers=("blue",))) != before
+    image.write_bytes(b"another world")  # same file name, other pixels
+    assert digest() != before

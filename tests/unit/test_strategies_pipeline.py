@@ -253,3 +253,4 @@ def test_constrained_decoding_always_writes_the_keys_and_a_boolean_choice(parts)
         assert item.text.endswith(('"ok": true}', '"ok": false}')) and item.prompt_tokens > 0 and item.ms > 0
     picks, shares = gen.choose([gen.encode(prompts.qa_zero_shot("x"))], ("yes", "no"))
     assert picks[0] in ("yes", "no") and len(shares) == 1
+    assert gen.pick([prompts.qa_zero_shot("x")], ("yes", "no")) == picks  # the same choice, from the conversation

@@ -72,18 +72,27 @@ def train_in_words(llm, records: Sequence[Record], texts: dict[str, str], stage,
     return train_causal_lm(llm.model, tokenizer, examples, stage.optim, run_dir, "ceiling", resume=True)
 
 
-def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, str]) -> dict[str, Any]:
-    """The task's official metric on greedy answers to its questions asked about the description."""
+def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, str],
+                   scoring: str = "generate", resamples: int = 1000) -> dict[str, Any]:
+    """The task's official metric on the answers to its questions asked about the description (greedy, or with
+    `scoring="likelihood"` on a closed answer set the likelier candidate, as the bench scores that task), with
+    the bench's 95% bootstrap interval over images."""
+    from tunebench.bench.stats import headline_ci
     from tunebench.evaluation.metrics import get_metric
     from tunebench.models.prompting import image_prompt
 
     metric = get_metric(task.metric)
     conversations = [in_words(image_prompt(task.question(r)), _text_of(r, texts)) for r in records]
-    answers = generator.answer(conversations, task.max_new_tokens)
-    rows = [metric.evaluate(a.text, r.answers, r.meta) for a, r in zip(answers, records, strict=True)]
+    if scoring == "likelihood" and task.candidates:
+        answers = generator.pick(conversations, task.candidates)
+    else:
+        answers = [a.text for a in generator.answer(conversations, task.max_new_tokens)]
+    rows = [{**metric.evaluate(a, r.answers, r.meta), "id": r.id, "image": r.image}
+            for a, r in zip(answers, records, strict=True)]
     summary = metric.aggregate(rows)
-    return {"value": summary["headline"]["value"], "metric": summary["headline"]["name"], "n_questions": len(rows),
-            "by_skill": summary["by_skill"]}
+    interval = headline_ci(task.metric, [rows], resamples)
+    return {"value": summary["headline"]["value"], "low": interval["low"], "high": interval["high"],
+            "metric": summary["headline"]["name"], "n_questions": len(rows), "by_skill": summary["by_skill"]}
 
 
 def reference_stage2(cfg: BenchConfig):
@@ -114,7 +123,8 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     texts = scene_descriptions(out / "data")
     stage = replace(stage, optim=replace(stage.optim, seed=cfg.seeds[0]))
     llm = load_llm(cfg.llm)
-    key_hash = sha256_json({"data": info["hash"], "llm": llm.weights_hash, "stage": stage_spec(stage)})
+    key_hash = sha256_json({"data": info["hash"], "llm": llm.weights_hash, "stage": stage_spec(stage),
+                            "scoring": cfg.scoring})
     folder = out / "ceiling"
     done = folder / "results.json"
     if done.is_file() and read_json(done).get("key_hash") == key_hash:
@@ -123,12 +133,13 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     result = train_in_words(llm, train.instructions, texts, stage, folder)
     generator = Generator(llm.model, llm.tokenizer, cfg.eval_batch_size)
     start = time.perf_counter()
-    scores = {task: score_in_words(generator, get_task(task), records, texts) for task, records in evals.items()}
+    scores = {task: score_in_words(generator, get_task(task), records, texts, cfg.scoring, cfg.bootstrap_resamples)
+              for task, records in evals.items()}
     results = {
         "what": f"{cfg.llm} trained on the bench's stage-2 records with {arm.label}'s stage-2 recipe, each image "
                 "replaced by its scene description",
         "key_hash": key_hash, "data_hash": info["hash"], "llm": cfg.llm, "llm_hash": llm.weights_hash,
-        "arm": arm.name, "scoring": "generate",
+        "arm": arm.name, "scoring": cfg.scoring,
         "stage2": asdict(stage),
         "train": {"steps": result.steps, "samples": result.samples, "tokens": result.tokens,
                   "wall_s": round(result.wall_s, 1), "final_loss": result.losses[-1] if result.losses else None},
@@ -153,10 +164,12 @@ def _claim(folder: Path, key_hash: str) -> None:
     atomic_write_json(mine, {"key_hash": key_hash})
 
 
+def ceiling_for_report(results: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """The ceiling measured in `out` for exactly this bench (same data, base LLM, stage-2 recipe and scoring), as
+    the report shows it; None if there is none.
 
-def matching_ceiling(results: dict[str, Any], out: Path) -> dict[str, Any] | None:
-    """The ceiling measured in `out` for exactly this bench (same data, base LLM and stage-2 recipe) as the
-    report shows it, with the share of the blind-to-ceiling gap each arm closes; None if there is none."""
+    Per benchmark: its score and 95% interval, whether it is clearly above the blind baseline (the interval's
+    lower end above it), and there the share of the blind-to-ceiling gap each arm closes, in percent."""
     from tunebench.train.stage import stage_spec
 
     path = out / "ceiling" / "results.json"
@@ -165,18 +178,22 @@ def matching_ceiling(results: dict[str, Any], out: Path) -> dict[str, Any] | Non
     found = read_json(path)
     arm = results["arms"].get(found.get("arm"))
     stages = {s["name"]: s for s in arm["config"]["stages"]} if arm else {}
-    if (found.get("data_hash") != results["data"]["hash"]
-            or found.get("llm_hash") != results.get("parts", {}).get("llm", {}).get("weights_hash")
+    llm_hash = results.get("parts", {}).get("llm", {}).get("weights_hash")
+    if (not found.get("scores") or any("low" not in v for v in found["scores"].values())  # one from before CIs
+            or found.get("data_hash") != results["data"]["hash"]
+            or found.get("scoring", "generate") != results["config"].get("scoring", "generate")
+            or llm_hash is None or found.get("llm_hash") != llm_hash
             or "stage2" not in stages or stage_spec(stages["stage2"]) != stage_spec(found["stage2"])):
         return None
     blind = results["data"].get("blind_baseline", {})
     tasks = {}
     for task, score in found["scores"].items():
-        headroom = score["value"] - blind[task] if task in blind else None
-        closed = {name: 100 * (a["tasks"][task]["mean"] - blind[task]) / headroom
-                  for name, a in results["arms"].items() if task in a["tasks"]} if headroom and headroom > 0 else {}
-        tasks[task] = {"value": score["value"], "n_questions": score["n_questions"], "headroom": headroom,
-                       "gap_closed": closed}
+        base = blind.get(task)
+        above = base is not None and min(score["low"], score["value"]) > base
+        closed = {name: 100 * (a["tasks"][task]["mean"] - base) / (score["value"] - base)
+                  for name, a in results["arms"].items() if task in a["tasks"]} if above else {}
+        tasks[task] = {"value": score["value"], "low": score["low"], "high": score["high"],
+                       "n_questions": score["n_questions"], "blind": base, "clearly_above_blind": above,
+                       "gap_closed_pct": closed}
     return {"arm": found["arm"], "steps": found["train"]["steps"], "train_wall_s": found["train"]["wall_s"],
             "eval_s": found["eval_s"], "scoring": found.get("scoring", "generate"), "tasks": tasks}
-

@@ -32,12 +32,12 @@ def bench_command(
 def _publish(results: dict, out: Path) -> dict[str, Path]:
     """Attach the perception ceiling measured for this bench (if any), write the verdict, results.json and
     the reports."""
-    from tunebench.bench.ceiling import matching_ceiling
+    from tunebench.bench.ceiling import ceiling_for_report
     from tunebench.bench.verdict import verdict
     from tunebench.core.io import atomic_write_json
     from tunebench.report.bench import write_report
 
-    results["ceiling"] = matching_ceiling(results, out)
+    results["ceiling"] = ceiling_for_report(results, out)
     results["verdict"] = verdict(results)
     atomic_write_json(out / "results.json", results)
     paths = write_report(results, out)
@@ -70,19 +70,23 @@ def ceiling_command(
 
 
 def _add_to_report(out: Path) -> None:
-    """Show the ceiling in the bench's report, when that report is for the same data, LLM and recipe."""
-    from tunebench.bench.ceiling import matching_ceiling
+    """Re-render the bench's report in `out` (if there is one) with this ceiling, or without a ceiling when the
+    report is for other data, LLM, recipe or scoring (a ceiling it showed before is gone from the folder)."""
+    from tunebench.bench.ceiling import ceiling_for_report
     from tunebench.core.io import read_json
 
     if not (out / "results.json").is_file():
         console.print("no bench results here yet: `tunebench bench` with the same --out will show the ceiling")
         return
     results = read_json(out / "results.json")
-    if matching_ceiling(results, out) is None:
-        console.print("the bench results here are for other data, LLM or recipe: the ceiling is not added to them")
+    if "parts" not in results:
+        console.print("the bench results here predate weight hashes: rerun `tunebench bench` with the same --out "
+                      "(every stage is cached) to show the ceiling")
         return
+    shown = ceiling_for_report(results, out) is not None
     paths = _publish(results, out)
-    console.print(f"added to the report: {paths['html']}")
+    console.print(f"added to the report: {paths['html']}" if shown else
+                  "the bench results here are for other data, LLM, recipe or scoring: the ceiling is not shown")
 
 
 def register(app: typer.Typer) -> None:

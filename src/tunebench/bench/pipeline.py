@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from tunebench.bench.config import TASK_NAMES, ArmSpec, BenchConfig
-from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
+from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_file, sha256_json
 from tunebench.data.records import Record
 from tunebench.data.shapes.baseline import YES_NO
 from tunebench.train.pipeline import TrainData, load_train_data
@@ -52,9 +52,25 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
                               for t, records in evals.items() if t in TASK_NAMES and all(r.answers for r in records)}
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
-                 "hash": sha256_json([[r.id for r in train.captions], [r.id for r in train.instructions],
-                                      {t: [r.id for r in rs] for t, rs in evals.items()}])[:16]})
+                 "hash": data_hash(train, evals)})
     return train, evals, info
+
+
+def data_hash(train: TrainData, evals: dict[str, list[Record]]) -> str:
+    """Content hash of every record the bench uses: ids, conversations, references and image bytes (ids alone
+    would not tell a world generated with another seed, or a file edited in place, from the old one)."""
+    images: dict[str, str] = {}
+
+    def image(path: str | None) -> str | None:
+        if path and path not in images:
+            images[path] = sha256_file(path) if Path(path).is_file() else "missing"
+        return images.get(path) if path else None
+
+    def rows(records: list[Record]) -> list:
+        return [[r.id, image(r.image), [[t.role, t.text] for t in r.turns], list(r.answers)] for r in records]
+
+    return sha256_json([rows(train.captions), rows(train.instructions),
+                        {t: rows(rs) for t, rs in evals.items()}])[:16]
 
 
 def _path(value: str | None) -> Path | None:
@@ -240,20 +256,9 @@ def run_bench(cfg: BenchConfig, out: Path) -> dict:
         raw = run_jobs_in_parallel(cfg, train, evals, out, workers, threads)
     else:
         raw = _run_in_turn(cfg, train, evals, out)
-    return {"data": data_info, "parts": base_parts(cfg), "arms": raw, "wall_s": time.perf_counter() - start,
+    return {"data": data_info, "arms": raw, "wall_s": time.perf_counter() - start,
             "eval_ids": {t: [r.id for r in records] for t, records in evals.items()},
             "workers": {"processes": workers, "threads_each": threads}}
-
-
-def base_parts(cfg: BenchConfig) -> dict:
-    """Name and weights hash of the pretrained vision tower and LLM every arm starts from."""
-    from tunebench.components import load_llm, load_vision_tower
-
-    allow_pickle = any(arm_recipe(cfg, arm).model.allow_pickle for arm in cfg.arms)
-    tower = load_vision_tower(cfg.vision, allow_pickle=allow_pickle)
-    llm = load_llm(cfg.llm, allow_pickle=allow_pickle)
-    return {"vision": {"name": cfg.vision, "weights_hash": tower.weights_hash},
-            "llm": {"name": cfg.llm, "weights_hash": llm.weights_hash}}
 
 
 def _run_in_turn(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path) -> dict:

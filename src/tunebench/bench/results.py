@@ -83,11 +83,18 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
     comparison = _compare(cfg, main, tasks, rows) if len(main) == 2 else {}
     return {
         "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
-        "parts": raw["parts"],
+        "parts": _parts(cfg, raw["arms"][cfg.arms[0].name][cfg.seeds[0]]),
         "tasks": tasks, "arms": arms, "comparison": comparison, "wall_s": raw["wall_s"],
         "workers": raw["workers"],
         "samples": _samples(rows, cfg, tasks),
     }
+
+
+def _parts(cfg: BenchConfig, first: dict) -> dict[str, Any]:
+    """The pretrained parts every arm starts from: names, and weight hashes as the arm's first stage loaded them."""
+    base = next(iter(first["train"].values()), {}).get("base_weights", {})
+    return {"vision": {"name": cfg.vision, "weights_hash": base.get("vision")},
+            "llm": {"name": cfg.llm, "weights_hash": base.get("llm")}}
 
 
 def breakdown(task: str, summary: dict) -> dict[str, float]:

@@ -14,7 +14,8 @@ def _fmt(x: float) -> str:
 def verdict(results: dict[str, Any]) -> dict[str, Any]:
     comp = results.get("comparison") or {}
     if not comp:
-        return {"winner": None, "sentences": ["Only one main design was run: nothing to compare."]}
+        return {"winner": None, "sentences": ["Only one main design was run: nothing to compare.",
+                                              *_context_sentences(results)]}
     arms = results["arms"]
     a, b = comp["a"], comp["b"]
     la, lb = arms[a]["label"], arms[b]["label"]
@@ -43,9 +44,14 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
                     f"with {sa} vs {sb} significant differences.")
     sentences = [headline, *lines, *_skill_sentences(comp, la, lb), *_cost_sentences(arms, a, b),
-                 *_baseline_sentences(results), *_ceiling_sentences(results), *_reliance_sentences(arms)]
+                 *_context_sentences(results)]
     return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
             "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
+
+
+def _context_sentences(results: dict[str, Any]) -> list[str]:
+    """What every arm is measured against: the blind baseline, the perception ceiling, its own image use."""
+    return [*_baseline_sentences(results), *_ceiling_sentences(results), *_reliance_sentences(results["arms"])]
 
 
 def _skill_sentences(comp: dict, la: str, lb: str) -> list[str]:
@@ -87,26 +93,30 @@ def _baseline_sentences(results: dict) -> list[str]:
 
 
 def _ceiling_sentences(results: dict) -> list[str]:
-    """Where even perfect perception stays at the blind baseline, and how much of the room each arm uses."""
+    """Where even the scene given in words is not clearly above the blind baseline, and how much of the room
+    above it each arm uses where it is."""
     ceiling = results.get("ceiling")
     if not ceiling:
         return []
     arms, tasks = results["arms"], ceiling["tasks"]
     label = arms[ceiling["arm"]]["label"]
     scores = "; ".join(f"{TASK_LABELS.get(t, t)} {v['value']:.1f}"
-                       + (f" ({v['headroom']:+.1f} vs blind)" if v["headroom"] is not None else "")
+                       + f" [{v['low']:.1f}, {v['high']:.1f}]"
+                       + (f" vs blind {v['blind']:.1f}" if v["blind"] is not None else "")
                        for t, v in tasks.items())
-    lines = [f"Perception ceiling (the LLM told each scene in words instead of seeing it, trained with {label}'s "
-             f"stage-2 recipe, {ceiling['steps']} steps): {scores}."]
-    flat = [TASK_LABELS.get(t, t) for t, v in tasks.items() if v["headroom"] is not None and v["headroom"] <= 0]
+    lines = [f"Perception ceiling (the LLM told each scene in words instead of seeing it; {label}'s stage-2 "
+             f"recipe, {ceiling['steps']} steps, one seed): {scores}."]
+    flat = [TASK_LABELS.get(t, t) for t, v in tasks.items() if v["blind"] is not None and not v["clearly_above_blind"]]
     if flat:
-        lines.append(f"Even told the scene in words, the LLM does not beat the blind baseline on {', '.join(flat)} "
-                     "at this training budget: there the budget, not the connector, is the first limit.")
-    parts = [f"{arm['label']}: " + ", ".join(f"{TASK_LABELS.get(t, t)} {_share(v['gap_closed'][name])}"
-                                             for t, v in tasks.items() if name in v["gap_closed"])
-             for name, arm in arms.items() if any(name in v["gap_closed"] for v in tasks.values())]
+        lines.append(f"Not clearly above the blind baseline even with the scene in words (95% interval reaching "
+                     f"it): {', '.join(flat)}; there the training budget, more than the connector, limits every "
+                     "design.")
+    parts = [f"{arm['label']}: " + ", ".join(f"{TASK_LABELS.get(t, t)} {_share(v['gap_closed_pct'][name])}"
+                                             for t, v in tasks.items() if name in v["gap_closed_pct"])
+             for name, arm in arms.items() if any(name in v["gap_closed_pct"] for v in tasks.values())]
     if parts:
-        lines.append(f"Share of the blind-to-ceiling gap closed: {'; '.join(parts)}.")
+        lines.append(f"Share of the blind-to-ceiling gap closed where the ceiling is clearly above blind: "
+                     f"{'; '.join(parts)}.")
     return lines
 
 

@@ -10,10 +10,12 @@ from tunebench.core.io import atomic_write_text
 from tunebench.report.figures import TASK_LABELS, accuracy_vs_cost, training_curves
 from tunebench.report.render import Cells, environment, image_uri
 
-CEILING_NOTE = ("Perception ceiling (measured by tunebench ceiling): the same LLM trained on the same stage-2 "
-                "records with {arm}'s stage-2 recipe ({steps} steps), each image replaced by a description of its "
-                "scene in words, asked the same questions (greedy answers): what a design whose connector lost "
-                "nothing could reach at this budget.")
+CEILING_NOTE = ("Perception ceiling (tunebench ceiling): the same LLM trained on the same stage-2 records with "
+                "{arm}'s stage-2 recipe ({steps} steps, one seed), each image replaced by a description of its scene "
+                "in words (every object's size, colour, shape and place, the count, one relation), asked the same "
+                "questions and scored the same way. A reference point for a connector that delivered the scene as "
+                "well as words do; not a bound: no stage 1, and an arm can beat it by chance or on what the words "
+                "leave out.")
 
 
 def _ceiling_note(results: dict, c: Cells) -> Markup:
@@ -58,7 +60,7 @@ def markdown(results: dict, c: Cells) -> str:
     lines = [f"# tunebench: LLaVA-1.5 vs MiniGPT-4 ({results['profile']} profile)", "", "## Verdict", ""]
     lines += [f"- {s}" for s in results["verdict"]["sentences"]]
     ceiling = results.get("ceiling") or {"tasks": {}}
-    head = ["benchmark", "blind baseline", *(["perception ceiling"] if ceiling["tasks"] else []),
+    head = ["benchmark", "blind baseline", *(["perception ceiling (95% CI)"] if ceiling["tasks"] else []),
             *[arms[a]["label"] + " (95% CI)" for a in arms]]
     if comp:
         head += [f"{arms[comp['a']]['label']} - {arms[comp['b']]['label']} (95% CI)", "p"]
@@ -67,7 +69,9 @@ def markdown(results: dict, c: Cells) -> str:
     for t in tasks:
         cells = [TASK_LABELS.get(t, t), c.text(f"data.blind_baseline.{t}") if t in blind else "-"]
         if ceiling["tasks"]:
-            cells.append(c.text(f"ceiling.tasks.{t}.value") if t in ceiling["tasks"] else "-")
+            k = f"ceiling.tasks.{t}"
+            cells.append(f"{c.text(k + '.value')} [{c.text(k + '.low')}, {c.text(k + '.high')}]"
+                         if t in ceiling["tasks"] else "-")
         for a in arms:
             k = f"arms.{a}.tasks.{t}"
             cells.append(f"{c.text(k + '.mean')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")

@@ -120,6 +120,11 @@ class Generator:
         prompts = [self.encode(turns, prefix) for turns in conversations]
         return self.generate(prompts, max_new_tokens, batch_size, prefix)
 
+    def pick(self, conversations: Sequence[Sequence[Turn]], options: Sequence[str],
+             batch_size: int | None = None) -> list[str]:
+        """`choose` for conversations: the option each answer most likely starts with."""
+        return self.choose([self.encode(turns) for turns in conversations], options, batch_size)[0]
+
     def probe_latency(self, conversations: Sequence[Sequence[Turn]], max_new_tokens: int,
                       prefix: str = "") -> list[float]:
         """Single-request latency (batch of one, prompt encoding included), in milliseconds."""

@@ -140,6 +140,7 @@ def test_ceiling_command_prints_the_table_and_user_errors_are_one_line(tmp_path,
     main(["ceiling", "--out", str(tmp_path / "bench"), "--profile", "smoke", "--config", str(good)])
     shown = capsys.readouterr().out
     assert "Perception ceiling" in shown and "pope_mean_f1" in shown and "training: 2 steps" in shown
+    assert "95% CI" in shown and "no bench results here yet" in shown
 
     bad = tmp_path / "mine.yaml"
     bad.write_text(yaml.safe_dump({**settings, "data": {"instructions_file": "mine.json"}}))

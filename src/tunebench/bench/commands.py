@@ -58,12 +58,12 @@ def ceiling_command(
 
     results = run_ceiling(load_config(profile, config), out)
     table = Table(title="Perception ceiling (scene description instead of the image)")
-    for column in ("benchmark", "metric", "questions", "blind baseline", "ceiling"):
+    for column in ("benchmark", "metric", "questions", "blind baseline", "ceiling", "95% CI"):
         table.add_column(column)
     for task, score in results["scores"].items():
         blind = results["blind_baseline"].get(task)
         table.add_row(task, score["metric"], str(score["n_questions"]), "-" if blind is None else f"{blind:.1f}",
-                      f"{score['value']:.1f}")
+                      f"{score['value']:.1f}", f"[{score['low']:.1f}, {score['high']:.1f}]")
     console.print(table)
     console.print(f"training: {results['train']['steps']} steps; numbers in {out / 'ceiling' / 'results.json'}")
     _add_to_report(out)

@@ -109,9 +109,10 @@ def profile(name: str) -> BenchConfig:
         # records (~1,400 answers), batch 8 (more updates per sample at this small scale). Stage 1 is where the
         # connector learns to ground: measured with LLaVA, the caption loss with the right image vs a shuffled
         # one differs by 0.06 nats after 640 captions but 0.25 after 1,280, so stage 1 gets the extra minutes.
-        # With the arms side by side (bench/parallel.py) a fresh-clone `make bench` takes 23.4 min. The minutes
-        # that freed are not spent: all 2,000 captions (LLaVA) named 20% of test objects right instead of 23%, and
-        # after stage 2 scored 39.2 / 43.3 / 200.0 on VQA-v2 / GQA / MME instead of 44.2 / 44.2 / 250.0.
+        # With the arms side by side (bench/parallel.py) a fresh-clone `make bench` took 23.4 and 26.4 min in two
+        # runs on this shared machine, otherwise idle (same answers both times). The minutes that freed are not
+        # spent: all 2,000 captions (LLaVA) named 20% of test objects right instead of 23%, and after stage 2
+        # scored 39.2 / 43.3 / 200.0 on VQA-v2 / GQA / MME instead of 44.2 / 44.2 / 250.0.
         return BenchConfig(
             profile="default", data=DataSpec(captions=1280, instructions=480, eval_per_task=120),
             arms=list(MAIN_ARMS),

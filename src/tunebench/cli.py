@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -49,6 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("[red]interrupted: finished work is saved; rerun the same command to resume[/]")
         sys.exit(130)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Writes are atomic: what was being written is dropped, finished work and the last checkpoint are kept.
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        err_console.print(f"[bold red]error:[/] the disk is full{where}; free space and rerun the same command "
+                          "to resume from the last checkpoint", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except Exception as exc:  # click usage errors carry their own exit code and message
         import click
 

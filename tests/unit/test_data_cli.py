@@ -117,3 +117,26 @@ def test_convert_refuses_questions_without_answers(tmp_path):
     records = load_format("vqav2", [FIXTURES / "vqav2" / "v2_OpenEnded_mscoco_val2014_questions.json"])
     with pytest.raises(Exception, match="no reference answer"):
         to_llava(records, None)
+
+
+def test_a_full_disk_is_one_line_and_other_os_errors_are_not_hidden(monkeypatch, capsys):
+    import errno
+
+    import tunebench.cli as cli
+
+    def full(**_):
+        raise OSError(errno.ENOSPC, "No space left on device", "run/.checkpoint.tmp")
+
+    monkeypatch.setattr(cli, "app", full)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench"])
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "disk is full while writing run/.checkpoint.tmp" in lines[0]
+
+    def denied(**_):
+        raise PermissionError(errno.EACCES, "Permission denied", "x")
+
+    monkeypatch.setattr(cli, "app", denied)
+    with pytest.raises(PermissionError):  # a bug or a setup problem: the traceback is the useful report
+        cli.main(["bench"])

@@ -127,8 +127,9 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
                             "scoring": cfg.scoring})
     folder = out / "ceiling"
     done = folder / "results.json"
-    if done.is_file() and read_json(done).get("key_hash") == key_hash:
-        return read_json(done)  # the same data, LLM and recipe were already measured
+    finished = read_json(done) if done.is_file() else {}
+    if finished.get("key_hash") == key_hash:
+        return finished  # the same data, LLM, recipe and scoring were already measured
     _claim(folder, key_hash)
     result = train_in_words(llm, train.instructions, texts, stage, folder)
     generator = Generator(llm.model, llm.tokenizer, cfg.eval_batch_size)

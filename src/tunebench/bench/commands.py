@@ -72,7 +72,6 @@ def ceiling_command(
 def _add_to_report(out: Path) -> None:
     """Re-render the bench's report in `out` (if there is one) with this ceiling, or without a ceiling when the
     report is for other data, LLM, recipe or scoring (a ceiling it showed before is gone from the folder)."""
-    from tunebench.bench.ceiling import ceiling_for_report
     from tunebench.core.io import read_json
 
     if not (out / "results.json").is_file():
@@ -83,9 +82,8 @@ def _add_to_report(out: Path) -> None:
         console.print("the bench results here predate weight hashes: rerun `tunebench bench` with the same --out "
                       "(every stage is cached) to show the ceiling")
         return
-    shown = ceiling_for_report(results, out) is not None
-    paths = _publish(results, out)
-    console.print(f"added to the report: {paths['html']}" if shown else
+    paths = _publish(results, out)  # sets results["ceiling"]: this ceiling, or None when it does not match
+    console.print(f"added to the report: {paths['html']}" if results["ceiling"] is not None else
                   "the bench results here are for other data, LLM, recipe or scoring: the ceiling is not shown")
 
 

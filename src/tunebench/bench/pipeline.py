@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from tunebench.bench.config import TASK_NAMES, ArmSpec, BenchConfig
-from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_file, sha256_json
-from tunebench.data.records import Record
+from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
+from tunebench.data.records import Record, content_rows, records_hash
 from tunebench.data.shapes.baseline import YES_NO
 from tunebench.train.pipeline import TrainData, load_train_data
 
@@ -57,20 +57,11 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
 
 
 def data_hash(train: TrainData, evals: dict[str, list[Record]]) -> str:
-    """Content hash of every record the bench uses: ids, conversations, references and image bytes (ids alone
-    would not tell a world generated with another seed, or a file edited in place, from the old one)."""
+    """Content hash of every record the bench uses (ids alone would not tell a world generated with another
+    seed, or a file edited in place, from the old one)."""
     images: dict[str, str] = {}
-
-    def image(path: str | None) -> str | None:
-        if path and path not in images:
-            images[path] = sha256_file(path) if Path(path).is_file() else "missing"
-        return images.get(path) if path else None
-
-    def rows(records: list[Record]) -> list:
-        return [[r.id, image(r.image), [[t.role, t.text] for t in r.turns], list(r.answers)] for r in records]
-
-    return sha256_json([rows(train.captions), rows(train.instructions),
-                        {t: rows(rs) for t, rs in evals.items()}])[:16]
+    return sha256_json([content_rows(train.captions, images), content_rows(train.instructions, images),
+                        {t: content_rows(rs, images) for t, rs in evals.items()}])[:16]
 
 
 def _path(value: str | None) -> Path | None:
@@ -204,7 +195,7 @@ def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, model: Callable[[], Any], evals
     for task, records in evals.items():
         folder = out / task
         done = (folder / RESULTS).is_file() and len(read_jsonl(folder / SAMPLES)) == len(records)
-        if done and read_json(folder / RESULTS)["hashes"]["data"] == _records_hash(records):
+        if done and read_json(folder / RESULTS)["hashes"]["data"] == records_hash(records):
             results[task] = read_json(folder / RESULTS)
             continue
         _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
@@ -226,7 +217,7 @@ def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[s
         records = spread(probe_records(records), cfg.reliance_questions, task)
         if not probe_records(records):
             continue  # nothing to swap the image with (or a text-only set)
-        path, data_hash = out / task / "image_reliance.json", _records_hash(records)
+        path, data_hash = out / task / "image_reliance.json", records_hash(records)
         cached = read_json(path) if path.is_file() else {}
         if cached.get("data") == data_hash:
             found[task] = cached["result"]
@@ -234,12 +225,6 @@ def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[s
         found[task] = image_reliance(model(), get_task(task), records, batch_size=cfg.eval_batch_size)
         atomic_write_json(path, {"data": data_hash, "result": found[task]})
     return found
-
-
-def _records_hash(records: list[Record]) -> str:
-    from tunebench.evaluation.runner import records_hash
-
-    return records_hash(records)
 
 
 def run_bench(cfg: BenchConfig, out: Path) -> dict:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+from tunebench.core.io import sha256_file, sha256_json
 
 IMAGE_TOKEN = "<image>"
 Role = Literal["human", "gpt"]
@@ -47,3 +51,24 @@ class Record:
     @property
     def skill(self) -> str | None:
         return self.meta.get("skill")
+
+
+def content_rows(records: Sequence[Record], image_hashes: dict[str, str] | None = None) -> list:
+    """What decides a result computed from `records`: ids, conversations, references and image bytes.
+
+    Image paths are left out on purpose: a folder moved elsewhere keeps its hash, and an image edited in
+    place changes it. Pass one `image_hashes` dict to several calls to hash each file once.
+    """
+    seen = {} if image_hashes is None else image_hashes
+
+    def image(path: str | None) -> str | None:
+        if path and path not in seen:
+            seen[path] = sha256_file(path) if Path(path).is_file() else "missing"
+        return seen[path] if path else None
+
+    return [[r.id, image(r.image), [[t.role, t.text] for t in r.turns], list(r.answers)] for r in records]
+
+
+def records_hash(records: Sequence[Record]) -> str:
+    """Content hash of `records` (see `content_rows`): the key of every cache computed from them."""
+    return sha256_json(content_rows(records))[:16]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from tunebench.core.io import append_jsonl, atomic_write_json, read_json, read_jsonl, sha256_json
+from tunebench.core.io import append_jsonl, atomic_write_json, read_json, read_jsonl
 from tunebench.core.provenance import environment
-from tunebench.data.records import Record
+from tunebench.data.records import Record, records_hash
 from tunebench.evaluation.engine import predict
 from tunebench.evaluation.metrics import METRICS
 from tunebench.evaluation.tasks import Task
@@ -20,10 +20,6 @@ SAMPLES = "samples.jsonl"
 SAMPLES_KEY = "samples.key.json"  # what made samples.jsonl: a resume never mixes in another model's answers
 RESULTS = "results.json"
 log = logging.getLogger(__name__)
-
-
-def records_hash(records: list[Record]) -> str:
-    return sha256_json([[r.id, r.image, r.question, list(r.answers)] for r in records])[:16]
 
 
 def _done(out: Path, resume: bool, key: dict) -> dict[str, dict]:

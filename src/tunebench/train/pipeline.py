@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunebench.core.io import read_json
-from tunebench.data.records import Record
+from tunebench.data.records import Record, records_hash
 from tunebench.train.recipes import Recipe
 from tunebench.train.stage import run_stage
 
@@ -47,10 +47,13 @@ def qformer_run_dir(out_root: Path) -> Path:
 def ensure_qformer(recipe: Recipe, data: TrainData, out_root: Path, tower, seed: int) -> Path:
     """Pretrain the Q-Former on the captions unless a finished pretraining run is already there."""
     from tunebench.train.qformer_pretrain import PretrainConfig, is_pretrained, pretrain_qformer
+    from tunebench.train.stage import claim_run_dir, optim_spec
 
     run = qformer_run_dir(out_root)
+    recipe.qformer_optim.seed = seed
+    claim_run_dir(run, {"qformer": asdict(recipe.model.qformer), "optim": optim_spec(recipe.qformer_optim),
+                        "vision": recipe.model.vision, "data": records_hash(data.captions)})
     if not is_pretrained(run):
-        recipe.qformer_optim.seed = seed
         pretrain_qformer(data.captions, tower, PretrainConfig(recipe.model.qformer, recipe.qformer_optim), run)
     return run
 

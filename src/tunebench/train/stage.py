@@ -9,24 +9,20 @@ from pathlib import Path
 
 from tunebench.components import load_llm
 from tunebench.core.errors import UserError
-from tunebench.core.io import atomic_write_json, read_json, sha256_json
+from tunebench.core.io import atomic_write_json, read_json, sha256_file, sha256_json
 from tunebench.core.provenance import environment
-from tunebench.data.records import Record
+from tunebench.data.records import Record, records_hash
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora, build_vlm
 from tunebench.models.checkpoint import load_run, save_run
 from tunebench.models.features import stems_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
-from tunebench.train.loop import train
+from tunebench.train.loop import OptimConfig, train
 from tunebench.train.recipes import Recipe, StageConfig
 
 SUMMARY = "train_summary.json"
 log = logging.getLogger(__name__)
-
-
-def records_hash(records: list[Record]) -> str:
-    return sha256_json([[r.id, r.image, [[t.role, t.text] for t in r.turns]] for r in records])[:16]
 
 
 def prepare_model(recipe: Recipe, stage: StageConfig, tower, init: Path | None, qformer_run: Path | None,
@@ -106,13 +102,19 @@ RUN_KEY = "run_key.json"
 BOOKKEEPING = ("checkpoint_every", "log_every")  # optimizer fields that never change a run's result
 
 
+def optim_spec(optim: OptimConfig | dict) -> dict:
+    """The optimizer settings that decide a result (bookkeeping left out)."""
+    spec = asdict(optim) if isinstance(optim, OptimConfig) else dict(optim)
+    for knob in BOOKKEEPING:
+        spec.pop(knob, None)
+    return spec
+
+
 def stage_spec(stage: StageConfig | dict) -> dict:
     """The stage's settings that decide its result (bookkeeping left out), for run keys; `stage` may also be
     a stage as recorded in a results file."""
-    spec = asdict(stage) if isinstance(stage, StageConfig) else {**stage, "optim": dict(stage["optim"])}
-    for knob in BOOKKEEPING:
-        spec["optim"].pop(knob, None)
-    return spec
+    spec = asdict(stage) if isinstance(stage, StageConfig) else dict(stage)
+    return {**spec, "optim": optim_spec(spec["optim"])}
 
 
 def claim_run_dir(out: Path, spec: dict) -> None:
@@ -128,6 +130,17 @@ def claim_run_dir(out: Path, spec: dict) -> None:
     atomic_write_json(path, {"key": key, "spec": spec})
 
 
+def run_identity(run: Path | None) -> str:
+    """What a run folder holds rather than where it lies: its run key, else the hash of its weights files.
+    Keys of later runs use it, so a moved folder still matches and a retrained one no longer does."""
+    if run is None:
+        return ""
+    key = Path(run) / RUN_KEY
+    if key.is_file():
+        return read_json(key)["key"]
+    return sha256_json({p.name: sha256_file(p) for p in sorted(Path(run).glob("*.safetensors"))})
+
+
 def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Path, tower,
               init: Path | None = None, qformer_run: Path | None = None, resume: bool = True,
               seed: int = 0) -> dict:
@@ -135,9 +148,10 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     when it was started with the same recipe stage, model, data, starting point and seed."""
     out = Path(out)
     stage.optim.seed = seed
+    data_hash = records_hash(records)
     claim_run_dir(out, {"recipe": recipe.name, "stage": stage_spec(stage), "model": asdict(recipe.model),
-                        "data": records_hash(records), "init": str(init or ""), "seed": seed,
-                        "qformer": str(qformer_run or "")})
+                        "data": data_hash, "init": run_identity(init), "seed": seed,
+                        "qformer": run_identity(qformer_run)})
     if (out / SUMMARY).is_file():
         return read_json(out / SUMMARY)
     start = time.perf_counter()
@@ -155,7 +169,7 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     tokens_seen = int(sum(len(e["input_ids"]) for e in examples) * stage.optim.epochs)
     summary = {
         "recipe": recipe.name, "stage": asdict(stage), "model": model.cfg.to_dict(), "init": str(init or ""),
-        "n_records": len(records), "data_hash": records_hash(records), "weights": hashes,
+        "n_records": len(records), "data_hash": data_hash, "weights": hashes,
         "base_weights": getattr(model, "weights_hashes", {}),
         "parameters": model.parameter_table(), "loss_first": result.losses[0], "loss_last": result.losses[-1],
         "train": result.to_dict(), "tokens_seen": tokens_seen,

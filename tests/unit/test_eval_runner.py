@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tests.helpers.procs import cli, jsonl_rows, kill_when, run, start, subproce
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.cli import main
 from tunebench.core.io import read_json
+from tunebench.data.records import Turn
 from tunebench.evaluation.runner import evaluate
 from tunebench.evaluation.tasks import get_task, load_task_records
 from tunebench.models.checkpoint import load_run, save_run
@@ -100,6 +102,22 @@ def test_resume_never_reuses_predictions_of_another_model_or_scoring(root, tmp_p
     again = evaluate(model, task, records, tmp_path, scoring="likelihood", resume=True)
     assert again["timing"]["samples_predicted"] == len(records)
     assert len(jsonl_rows(tmp_path / "samples.jsonl")) == len(records)
+
+
+def test_resume_predicts_again_a_sample_whose_question_changed_under_the_same_id(root, tmp_path, caplog):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:6]
+    model = load_run(root / "run")
+    evaluate(model, task, records, tmp_path, batch_size=4)
+    edited = [*records[:2], replace(records[2], turns=(Turn("human", "Is there a purple hexagon in the image?"),)),
+              *records[3:]]
+    with caplog.at_level(logging.WARNING, logger="tunebench.evaluation.runner"):
+        again = evaluate(model, task, edited, tmp_path, batch_size=4, resume=True)
+    assert again["timing"]["samples_predicted"] == 1 and "1 sample(s)" in caplog.text
+    rows = {r["id"]: r for r in jsonl_rows(tmp_path / "samples.jsonl")}
+    assert len(rows) == len(jsonl_rows(tmp_path / "samples.jsonl")) == len(records)  # listed once each
+    assert "purple hexagon" in rows[records[2].id]["prompt"]
+    assert evaluate(model, task, edited, tmp_path, resume=True)["timing"]["samples_predicted"] == 0
 
 
 def eval_cmd(root: Path, out: Path, batch_size: int, *extra: str) -> list[str]:

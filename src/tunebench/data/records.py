@@ -69,6 +69,6 @@ def content_rows(records: Sequence[Record], image_hashes: dict[str, str] | None 
     return [[r.id, image(r.image), [[t.role, t.text] for t in r.turns], list(r.answers)] for r in records]
 
 
-def records_hash(records: Sequence[Record]) -> str:
+def records_hash(records: Sequence[Record], image_hashes: dict[str, str] | None = None) -> str:
     """Content hash of `records` (see `content_rows`): the key of every cache computed from them."""
-    return sha256_json(content_rows(records))[:16]
+    return sha256_json(content_rows(records, image_hashes))[:16]

@@ -3,13 +3,14 @@ official metric, written atomically as results.json in lmms-eval's results layou
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from tunebench.core.io import append_jsonl, atomic_write_json, read_json, read_jsonl
+from tunebench.core.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from tunebench.core.provenance import environment
 from tunebench.data.records import Record, records_hash
 from tunebench.evaluation.engine import predict
@@ -41,6 +42,19 @@ def _done(out: Path, resume: bool, key: dict) -> dict[str, dict]:
     return {row["id"]: row for row in read_jsonl(path)}
 
 
+def _current(out: Path, done: dict[str, dict], content: dict[str, str]) -> dict[str, dict]:
+    """Drop resumed samples whose record has changed since (question, references or image bytes under the
+    same id), from memory and from samples.jsonl, so they are predicted again and listed once."""
+    stale = {i for i, row in done.items() if i in content and row.get("content") != content[i]}
+    if not stale:
+        return done
+    log.warning("%d sample(s) in %s were predicted for another question, image or reference under the same id: "
+                "predicting them again", len(stale), out / SAMPLES)
+    kept = {i: row for i, row in done.items() if i not in stale}
+    atomic_write_text(out / SAMPLES, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept.values()))
+    return kept
+
+
 def _samples_key(model, task: Task, scoring: str) -> dict:
     return {"task": task.name, "scoring": scoring, "weights": dict(getattr(model, "weights_hashes", {}))}
 
@@ -51,7 +65,9 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metric = METRICS[task.metric]
-    done = _done(out, resume, _samples_key(model, task, scoring))
+    images: dict[str, str] = {}  # each image file hashed once
+    content = {r.id: records_hash([r], images) for r in records}
+    done = _current(out, _done(out, resume, _samples_key(model, task, scoring)), content)
     todo = [r for r in records if r.id not in done]
     start = time.perf_counter()
     progress = Progress(TextColumn(f"[bold]eval {task.name}[/]"), BarColumn(), MofNCompleteColumn(),
@@ -59,7 +75,7 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     bar = progress.add_task(task.name, total=len(records), completed=len(records) - len(todo))
     with progress:
         for pred in predict(model, task, todo, batch_size=batch_size, scoring=scoring):
-            _record(pred, metric, out, done)
+            _record(pred, metric, out, done, content[pred.record.id])
             progress.advance(bar)
     seconds = time.perf_counter() - start
     rows = [done[r.id] for r in records]
@@ -73,7 +89,7 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
         "headline": summary["headline"],
         "summary": summary,
         "config": {"model": model_name, "batch_size": batch_size, "scoring": scoring, **(extra or {})},
-        "hashes": {"data": records_hash(records), **getattr(model, "weights_hashes", {})},
+        "hashes": {"data": records_hash(records, images), **getattr(model, "weights_hashes", {})},
         "timing": {"predict_s": seconds, "samples_predicted": len(todo),
                    "samples_per_s": len(todo) / seconds if seconds and todo else None},
         **environment(),
@@ -82,12 +98,12 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     return results
 
 
-def _record(pred, metric, out: Path, done: dict[str, dict]) -> None:
+def _record(pred, metric, out: Path, done: dict[str, dict], content: str) -> None:
     """Score one prediction and append it to samples.jsonl before the next one is made."""
     r = pred.record
     scored = metric.evaluate(pred.raw, r.answers, r.meta)
     row = {"id": r.id, "image": r.image, "prompt": pred.prompt, "raw": pred.raw, "parsed": scored["parsed"],
-           "answers": list(r.answers), "score": scored["score"], "meta": scored["meta"]}
+           "answers": list(r.answers), "score": scored["score"], "meta": scored["meta"], "content": content}
     append_jsonl(out / SAMPLES, row)
     done[r.id] = row
 

@@ -3,6 +3,7 @@ place, a retrained starting run or other captions for the Q-Former are never mis
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from tunebench.core.errors import UserError
 from tunebench.core.io import read_json
 from tunebench.data.records import Record, Turn, records_hash
 from tunebench.train.pipeline import TrainData, ensure_qformer, load_train_data
-from tunebench.train.stage import SUMMARY, run_stage
+from tunebench.train.stage import RUN_KEY, SUMMARY, run_stage
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 FAST = {"optim": {"batch_size": 4, "epochs": 1, "bf16": False}}
@@ -106,3 +107,12 @@ def test_qformer_pretraining_refuses_a_folder_pretrained_on_other_captions(proje
     other = [replace(captions[0], turns=(captions[0].turns[0], Turn("gpt", "a different caption"))), *captions[1:]]
     with pytest.raises(UserError, match="different recipe, data"):
         ensure_qformer(recipe, TrainData(other, []), tmp_path / "out", tower, seed=0)
+
+
+def test_a_run_folder_of_an_older_key_format_gets_its_own_message(project, tmp_path):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    key = copy / "runs" / "stage1" / RUN_KEY
+    key.write_text(json.dumps({k: v for k, v in read_json(key).items() if k != "format"}))  # as written before
+    with pytest.raises(UserError, match="older tunebench"):
+        _rerun(copy, "stage1", project.parent)

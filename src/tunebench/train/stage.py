@@ -99,6 +99,7 @@ def training_flops(model: VisionLanguageModel, tokens_seen: int, llm_trains: boo
 
 
 RUN_KEY = "run_key.json"
+KEY_FORMAT = 2  # 2: keyed on content (records, image bytes, starting runs); 1 (unmarked): on paths
 BOOKKEEPING = ("checkpoint_every", "log_every")  # optimizer fields that never change a run's result
 
 
@@ -122,12 +123,16 @@ def claim_run_dir(out: Path, spec: dict) -> None:
     key = sha256_json(spec)
     path = out / RUN_KEY
     if path.is_file():
-        if read_json(path)["key"] != key:
+        found = read_json(path)
+        if found.get("format") != KEY_FORMAT:
+            raise UserError("this run folder was made by an older tunebench, whose run keys named paths rather than "
+                            "content; delete it (or choose another --out) to train anew", where=str(out))
+        if found["key"] != key:
             raise UserError("this run folder holds a run with a different recipe, data, model or seed; "
                             "choose another --out (or delete it) to train anew", where=str(out))
         return
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {"key": key, "spec": spec})
+    atomic_write_json(path, {"format": KEY_FORMAT, "key": key, "spec": spec})
 
 
 def run_identity(run: Path | None) -> str:

@@ -94,6 +94,21 @@ def test_requests_are_answered_in_order_across_windows(root, run_dir, monkeypatc
     assert lm.generate_until(generate_requests(task, records)) == whole
 
 
+def test_each_image_is_prefilled_once_for_all_its_requests(root, run_dir, monkeypatch):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:24]
+    images = len({r.image for r in records})
+    lm = bridge(run_dir, 4, records)
+    prefilled: list = []
+    prefix_kv = lm.model.prefix_kv
+    monkeypatch.setattr(lm.model, "prefix_kv", lambda ids, stems: prefilled.extend(ids) or prefix_kv(ids, stems))
+    lm.generate_until(generate_requests(task, records))
+    assert len(prefilled) == images < len(records)
+    prefilled.clear()
+    lm.loglikelihood([Request((task.question(r), "Yes", visual, i, "shapes", "test")) for i, r in enumerate(records)])
+    assert len(prefilled) == images
+
+
 def test_until_and_max_new_tokens_cut_the_answer(root, run_dir):
     task = get_task("vqav2")
     records = load_task_records(task, [root / "world"])[:8]

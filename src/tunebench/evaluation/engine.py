@@ -11,8 +11,9 @@ taken from the attention mask, so padding changes neither positions nor attended
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -54,12 +55,21 @@ class Prompt:
     index: int
     prefix: list[int]  # up to the image's last token: shared by every question on the image (empty: none)
     suffix: list[int]  # the rest, prefilled per question
-    image: str | None
+    image: str | None  # what identifies the image (a path, a content hash)
     stem: torch.Tensor | None
+    name: str = ""  # named in error messages (a record id)
 
     @property
     def key(self) -> tuple:
         return (self.image, tuple(self.prefix))
+
+
+def split_prompt(model: VisionLanguageModel, index: int, ids: list[int], image: str | None,
+                 stem: torch.Tensor | None, name: str = "") -> Prompt:
+    """A prompt's token ids, cut after the image's last token."""
+    cut = prefix_length(ids, model.image_token_id)
+    cut = cut if cut < len(ids) else 0  # a prompt ending on its image has nothing to share
+    return Prompt(index, ids[:cut], ids[cut:], image, stem, name)
 
 
 def build_prompts(model: VisionLanguageModel, task: Task, records: Sequence[Record],
@@ -68,10 +78,8 @@ def build_prompts(model: VisionLanguageModel, task: Task, records: Sequence[Reco
     prompts = []
     for i, r in enumerate(records):
         ids = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
-        cut = prefix_length(ids, model.image_token_id)
-        cut = cut if cut < len(ids) else 0  # a prompt ending on its image has nothing to share
         stem = stems[r.image] if stems is not None and r.image else None
-        prompts.append(Prompt(i, ids[:cut], ids[cut:], r.image, stem))
+        prompts.append(split_prompt(model, i, ids, r.image, stem, r.id))
     return prompts
 
 
@@ -91,17 +99,16 @@ def prompt_batches(prompts: list[Prompt], batch_size: int) -> Iterator[list[Prom
         yield batch
 
 
-def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16,
-            scoring: str = "generate") -> Iterator[Prediction]:
-    """Yield a prediction per record, grouped by image (results depend on neither the order nor the batch)."""
-    if scoring == "likelihood" and not task.candidates:
-        from tunebench.core.errors import UserError
+Step = Callable[[dict, PrefixKV | None, list[Prompt]], list[Any]]
 
-        raise UserError(f"task {task.name} has no closed answer set; use --scoring generate")
-    paths = list(dict.fromkeys(r.image for r in records if r.image))
-    prompts = build_prompts(model, task, records, dict(zip(paths, stems_for(model, paths), strict=True))
-                            if paths else None)
-    candidates = [answer_ids(model, c) for c in task.candidates] if scoring == "likelihood" else None
+
+def run_batches(model: VisionLanguageModel, prompts: list[Prompt], batch_size: int, step: Step
+                ) -> Iterator[tuple[Prompt, Any]]:
+    """Yield (prompt, output) for every prompt; `step(inputs, prefix, batch)` gives one output per batch row.
+
+    Each image's prefix is prefilled once (the batch's new ones together), shared by all its prompts and
+    dropped after the last; `inputs` holds the left-padded suffixes (whole prompts where there is no prefix).
+    """
     remaining = Counter(p.key for p in prompts if p.prefix)
     shared: dict[tuple, PrefixKV] = {}
     model.eval()
@@ -118,16 +125,33 @@ def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], b
         else:
             examples = [{"input_ids": p.suffix, "stem": p.stem} for p in batch]
         inputs = pad_batch(examples, model.tokenizer.pad_token_id, side="left")
-        inputs["ids"] = [records[p.index].id for p in batch]
+        inputs["ids"] = [p.name for p in batch]
         inputs = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-        if candidates is not None:
-            best = model.score_candidates(inputs, candidates, prefix).argmax(dim=1).tolist()
-            outputs = [task.candidates[b] for b in best]
-        else:
-            outputs = [model.decode_answer(ids) for ids in model.generate(inputs, task.max_new_tokens, prefix)]
-        for p, raw in zip(batch, outputs, strict=True):
-            yield Prediction(records[p.index], task.question(records[p.index]), raw)
+        for p, output in zip(batch, step(inputs, prefix, batch), strict=True):
+            yield p, output
             if p.prefix:
                 remaining[p.key] -= 1
                 if not remaining[p.key]:
-                    del shared[p.key]  # its last question is done
+                    del shared[p.key]  # its last prompt is done
+
+
+def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16,
+            scoring: str = "generate") -> Iterator[Prediction]:
+    """Yield a prediction per record, grouped by image (results depend on neither the order nor the batch)."""
+    if scoring == "likelihood" and not task.candidates:
+        from tunebench.core.errors import UserError
+
+        raise UserError(f"task {task.name} has no closed answer set; use --scoring generate")
+    paths = list(dict.fromkeys(r.image for r in records if r.image))
+    prompts = build_prompts(model, task, records, dict(zip(paths, stems_for(model, paths), strict=True))
+                            if paths else None)
+    candidates = [answer_ids(model, c) for c in task.candidates] if scoring == "likelihood" else None
+
+    def step(inputs: dict, prefix: PrefixKV | None, batch: list[Prompt]) -> list[str]:
+        if candidates is not None:
+            best = model.score_candidates(inputs, candidates, prefix).argmax(dim=1).tolist()
+            return [task.candidates[b] for b in best]
+        return [model.decode_answer(ids) for ids in model.generate(inputs, task.max_new_tokens, prefix)]
+
+    for p, raw in run_batches(model, prompts, batch_size, step):
+        yield Prediction(records[p.index], task.question(records[p.index]), raw)

@@ -9,8 +9,10 @@ imported first, `register_model` registers it too. Requests follow lmms-eval's "
 (context, continuation_or_doc_to_target, doc_to_visual, doc_id, task, split) for `loglikelihood`; the
 image comes from `doc_to_visual(self.task_dict[task][split][doc_id])`.
 
-Inference is tunebench's own: one image per prompt through the frozen path in fixed chunks, left-padded
-batches with positions from the attention mask, greedy decoding. Results do not depend on `batch_size`.
+Inference is tunebench's own engine (`evaluation.engine.run_batches`): one image per prompt through the
+frozen path in fixed chunks, each image's prompt prefix prefilled once and shared by all its requests,
+left-padded batches with positions from the attention mask, greedy decoding. Results do not depend on
+`batch_size`.
 One process (device from `device=`, else CUDA when present); lmms-eval's multi-process launch is not used.
 Without lmms-eval installed the module still imports, with a stand-in base class of the same interface.
 """
@@ -21,15 +23,15 @@ import abc
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from tunebench.core.errors import DataError, UserError
 from tunebench.data.records import IMAGE_TOKEN, Turn
-from tunebench.models.batching import pad_batch
+from tunebench.evaluation.engine import Prompt, answer_ids, run_batches, split_prompt
 from tunebench.models.features import CHUNK
+from tunebench.models.prefix import PrefixKV
 
 log = logging.getLogger(__name__)
 MODEL_ID = "tunebench"
@@ -109,13 +111,6 @@ def _scalar(text: str) -> Any:
     return text
 
 
-@dataclass
-class _Prompt:
-    index: int
-    ids: list[int]
-    image: int | None  # row in the stems tensor
-
-
 @register_model(MODEL_ID)
 class TunebenchLMM(_Base):
     """A tunebench run as an lmms-eval "simple" model (images via the task's doc_to_visual)."""
@@ -165,38 +160,50 @@ class TunebenchLMM(_Base):
     # ----- internals ----------------------------------------------------------------------------------------
     def _generate(self, requests: Sequence) -> list[str]:
         args = [req.args for req in requests]
-        prompts, stems = self._prompts([(a[0], a[2], a[3], a[4], a[5]) for a in args])
+        prompts = self._prompts([(a[0], a[2], a[3], a[4], a[5]) for a in args])
         kwargs = [dict(a[1] or {}) for a in args]
         if any(k.get("do_sample") or float(k.get("temperature", 0) or 0) > 0 for k in kwargs):
             log.warning("tunebench decodes greedily; sampling settings in gen_kwargs are ignored")
         limits = [int(k.get("max_new_tokens", self.max_new_tokens)) for k in kwargs]
+
+        def step(inputs: dict, prefix: PrefixKV | None, batch: list[Prompt]) -> list[list[int]]:
+            return self.model.generate(inputs, max(limits[p.index] for p in batch), prefix)
+
         outputs: list[str] = [""] * len(prompts)
-        for batch in self._batches(prompts):
-            tokens = self.model.generate(self._tensors(batch, [p.ids for p in batch], stems),
-                                         max_new_tokens=max(limits[p.index] for p in batch))
-            for p, new in zip(batch, tokens, strict=True):
-                outputs[p.index] = _cut(self.model.decode_answer(new[: limits[p.index]]), kwargs[p.index].get("until"))
+        for p, new in run_batches(self.model, prompts, self.batch_size, step):
+            outputs[p.index] = _cut(self.model.decode_answer(new[: limits[p.index]]), kwargs[p.index].get("until"))
         for arg, text in zip(args, outputs, strict=True):
             if self.cache_hook is not None:
                 self.cache_hook.add_partial("generate_until", (arg[0], arg[1]), text)
         return outputs
 
     def _loglikelihood(self, requests: Sequence) -> list[tuple[float, bool]]:
-        from tunebench.evaluation.engine import answer_ids
-
         args = [req.args for req in requests]
-        prompts, stems = self._prompts([(a[0], a[2], a[3], a[4], a[5]) for a in args])
         targets = []
         for arg in args:
             target = arg[1] if isinstance(arg[1], str) else arg[1](self._doc(arg[4], arg[5], arg[3]))
             targets.append(answer_ids(self.model, str(target).strip()))
         if any(not t for t in targets):
             raise DataError("an empty continuation has no likelihood to score")
-        results: list[tuple[float, bool]] = [(0.0, False)] * len(prompts)
-        for batch in self._batches(prompts, extra=[len(t) for t in targets]):
+        prompts = self._prompts([(a[0], a[2], a[3], a[4], a[5]) for a in args], tails=targets)
+
+        @torch.inference_mode()
+        def step(inputs: dict, prefix: PrefixKV | None, batch: list[Prompt]) -> list[tuple[float, bool]]:
             conts = [targets[p.index] for p in batch]
-            for p, scored in zip(batch, self._score(batch, conts, stems), strict=True):
-                results[p.index] = scored
+            width = max(len(c) for c in conts)
+            hidden = self.model.hidden_states(inputs, prefix)[:, -width - 1 : -1]  # positions that predict the tails
+            logprobs = self.model.llm.lm_head(hidden).float().log_softmax(-1)
+            out = []
+            for row, cont in enumerate(conts):
+                lp = logprobs[row, width - len(cont) :]
+                target = torch.tensor(cont, device=lp.device)
+                picked = lp.gather(-1, target[:, None]).squeeze(-1)
+                out.append((float(picked.sum()), bool((lp.argmax(-1) == target).all())))
+            return out
+
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(prompts)
+        for p, scored in run_batches(self.model, prompts, self.batch_size, step):
+            results[p.index] = scored
         return results
 
     def _doc(self, task: str, split: str, doc_id: int) -> Any:
@@ -205,28 +212,30 @@ class TunebenchLMM(_Base):
         except (KeyError, IndexError, TypeError) as exc:
             raise DataError(f"no document {doc_id} in task_dict[{task!r}][{split!r}]") from exc
 
-    def _prompts(self, requests: list[tuple]) -> tuple[list[_Prompt], torch.Tensor | None]:
-        """Token ids of every prompt and the frozen image path of every distinct image (fixed chunks)."""
-        images, keys, prompts = [], {}, []
+    def _prompts(self, requests: list[tuple], tails: list[list[int]] | None = None) -> list[Prompt]:
+        """Every request's prompt (its continuation's tokens appended, when given), split after its image's
+        tokens, with the frozen image path of every distinct image (computed in fixed chunks)."""
+        images, keys, rows = [], {}, []
         for i, (context, doc_to_visual, doc_id, task, split) in enumerate(requests):
             visuals = [v for v in (doc_to_visual(self._doc(task, split, doc_id)) if doc_to_visual else []) or []
                        if v is not None]
             if len(visuals) > 1 or not all(hasattr(v, "convert") for v in visuals):
                 raise DataError(f"{len(visuals)} visuals ({', '.join(type(v).__name__ for v in visuals)}), but a "
                                 "tunebench model takes one image per prompt", where=f"{task} doc {doc_id}")
-            row = None
+            key = None
             if visuals:
                 image = visuals[0].convert("RGB")
                 key = hashlib.sha256(image.tobytes() + repr(image.size).encode()).hexdigest()
                 if key not in keys:
                     keys[key] = len(images)
                     images.append(image)
-                row = keys[key]
-            text = context.replace(IMAGE_TOKEN, "").strip() if row is not None else context
-            turn = Turn("human", f"{IMAGE_TOKEN}\n{text}" if row is not None else text)
+            text = context.replace(IMAGE_TOKEN, "").strip() if key is not None else context
+            turn = Turn("human", f"{IMAGE_TOKEN}\n{text}" if key is not None else text)
             ids = self.model.encode([turn], record_id=f"{task}/{doc_id}", for_generation=True)["input_ids"]
-            prompts.append(_Prompt(i, ids, row))
-        return prompts, self._stems(images) if images else None
+            rows.append((ids + (tails[i] if tails else []), key, f"{task}/{doc_id}"))
+        stems = self._stems(images) if images else None
+        return [split_prompt(self.model, i, ids, key, stems[keys[key]] if key is not None else None, name)
+                for i, (ids, key, name) in enumerate(rows)]
 
     @torch.inference_mode()
     def _stems(self, images: list) -> torch.Tensor:
@@ -234,43 +243,6 @@ class TunebenchLMM(_Base):
         out = [model.stem(model.tower.preprocess(images[a : a + CHUNK]).to(model.device)).float().cpu()
                for a in range(0, len(images), CHUNK)]
         return torch.cat(out)
-
-    def _batches(self, prompts: list[_Prompt], extra: Sequence[int] | None = None) -> list[list[_Prompt]]:
-        """Batches of similar length; prompts with and without an image never share one."""
-        def length(p: _Prompt) -> int:
-            return len(p.ids) + (extra[p.index] if extra else 0)
-
-        ordered = sorted(prompts, key=lambda p: (p.image is None, length(p), p.index))
-        batches: list[list[_Prompt]] = []
-        for p in ordered:
-            last = batches[-1] if batches else None
-            if last and len(last) < self.batch_size and (last[0].image is None) == (p.image is None):
-                last.append(p)
-            else:
-                batches.append([p])
-        return batches
-
-    def _tensors(self, batch: list[_Prompt], ids: list[list[int]], stems: torch.Tensor | None) -> dict:
-        examples = [{"input_ids": row, "stem": stems[p.image] if p.image is not None else None}
-                    for p, row in zip(batch, ids, strict=True)]
-        tensors = pad_batch(examples, self.model.tokenizer.pad_token_id, side="left")
-        tensors["ids"] = [str(p.index) for p in batch]
-        return {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in tensors.items()}
-
-    @torch.inference_mode()
-    def _score(self, batch: list[_Prompt], conts: list[list[int]], stems: torch.Tensor | None
-               ) -> list[tuple[float, bool]]:
-        tensors = self._tensors(batch, [p.ids + c for p, c in zip(batch, conts, strict=True)], stems)
-        width = max(len(c) for c in conts)
-        hidden = self.model.hidden_states(tensors)[:, -width - 1 : -1]  # positions that predict the tails
-        logprobs = self.model.llm.lm_head(hidden).float().log_softmax(-1)
-        out = []
-        for row, cont in enumerate(conts):
-            lp = logprobs[row, width - len(cont) :]
-            target = torch.tensor(cont, device=lp.device)
-            picked = lp.gather(-1, target[:, None]).squeeze(-1)
-            out.append((float(picked.sum()), bool((lp.argmax(-1) == target).all())))
-        return out
 
 
 def _batch_size(value: int | str) -> int:

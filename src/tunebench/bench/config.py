@@ -112,7 +112,11 @@ def profile(name: str) -> BenchConfig:
         # With the arms side by side (bench/parallel.py) a fresh-clone `make bench` took 23.4 and 26.4 min in two
         # runs on this shared machine, otherwise idle (same answers both times). The minutes that freed are not
         # spent: all 2,000 captions (LLaVA) named 20% of test objects right instead of 23%, and after stage 2
-        # scored 39.2 / 43.3 / 200.0 on VQA-v2 / GQA / MME instead of 44.2 / 44.2 / 250.0.
+        # scored 39.2 / 43.3 / 200.0 on VQA-v2 / GQA / MME instead of 44.2 / 44.2 / 250.0. Nor would more stage 2:
+        # at 4x its steps (4 epochs, 240 steps; 39 and 26 min of stage 2) VQA-v2 / GQA / MME / POPE-F1 were LLaVA
+        # 45.0 / 43.3 / 236.7 / 68.0 (1x: 44.2 / 44.2 / 250.0 / 66.7) and MiniGPT-4 39.2 / 37.5 / 200.0 / 24.3 (1x:
+        # 35.8 / 35.8 / 200.0 / 23.6), while the LLM told each scene in words (`tunebench ceiling`) went from
+        # 50.8 / 55.8 / 206.7 / 66.7 to 68.3 / 70.0 / 370.0 / 73.2: past 1x it is the connectors that limit.
         return BenchConfig(
             profile="default", data=DataSpec(captions=1280, instructions=480, eval_per_task=120),
             arms=list(MAIN_ARMS),

@@ -109,8 +109,8 @@ def _ceiling_sentences(results: dict) -> list[str]:
     flat = [TASK_LABELS.get(t, t) for t, v in tasks.items() if v["blind"] is not None and not v["clearly_above_blind"]]
     if flat:
         lines.append(f"Not clearly above the blind baseline even with the scene in words (95% interval reaching "
-                     f"it): {', '.join(flat)}; there the training budget, more than the connector, limits every "
-                     "design.")
+                     f"it): {', '.join(flat)}; there the training budget is a limit for every design, whatever its "
+                     "connector.")
     parts = [f"{arm['label']}: " + ", ".join(f"{TASK_LABELS.get(t, t)} {_share(v['gap_closed_pct'][name])}"
                                              for t, v in tasks.items() if name in v["gap_closed_pct"])
              for name, arm in arms.items() if any(name in v["gap_closed_pct"] for v in tasks.values())]

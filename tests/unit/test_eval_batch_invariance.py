@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
-from tunebench.evaluation.engine import predict
+from tunebench.evaluation.engine import Prompt, predict, prompt_batches
 from tunebench.evaluation.tasks import get_task, load_task_records
 
 # Seeds whose random models answer the POPE questions both ways under likelihood scoring, so the test
@@ -100,3 +101,13 @@ def test_prefix_helpers():
     assert two.full_mask(torch.tensor([[0, 1], [1, 1]])).tolist() == [[1, 1, 1, 0, 1], [1, 1, 1, 1, 1]]
     with pytest.raises(ValueError, match="same length"):
         PrefixKV.stack([one, PrefixKV(((torch.zeros(1, 2, 5, 4), torch.zeros(1, 2, 5, 4)),))])
+
+
+def test_prompts_with_and_without_an_image_never_share_a_batch():
+    # With a template whose prompts end on their image (LLaVA's plain), image prompts share no prefix either,
+    # and a batch mixing them with text-only prompts could not stack its image inputs.
+    prompts = [Prompt(i, [], [1, 2, 3], f"img{i}" if i % 2 else None, torch.zeros(2) if i % 2 else None)
+               for i in range(6)]
+    batches = list(prompt_batches(prompts, 16))
+    assert sorted(len(b) for b in batches) == [3, 3]
+    assert all(len({p.image is None for p in b}) == 1 for b in batches)

@@ -13,15 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.core.errors import DataError, UserError
+from tunebench.data.records import IMAGE_TOKEN, Turn
 from tunebench.evaluation import lmms_bridge
-from tunebench.evaluation.engine import predict
+from tunebench.evaluation.engine import answer_ids, predict
 from tunebench.evaluation.lmms_bridge import TunebenchLMM, parse_model_args
 from tunebench.evaluation.tasks import get_task, load_task_records
+from tunebench.models.batching import pad_batch
 from tunebench.models.checkpoint import save_run
 from tunebench.models.features import open_image
+from tunebench.models.prompting import apply_template
 
 SEEDS = {"llava": 1, "minigpt4": 0}  # tiny models that answer POPE both ways (see test_eval_batch_invariance)
 
@@ -107,6 +111,35 @@ def test_each_image_is_prefilled_once_for_all_its_requests(root, run_dir, monkey
     prefilled.clear()
     lm.loglikelihood([Request((task.question(r), "Yes", visual, i, "shapes", "test")) for i, r in enumerate(records)])
     assert len(prefilled) == images
+
+
+def whole_prompt_loglikelihood(lm: TunebenchLMM, question: str, image, continuation: str) -> float:
+    """log p(continuation | image, question) from one forward pass over the whole prompt (no shared prefix)."""
+    model = lm.model
+    ids = model.encode([Turn("human", f"{IMAGE_TOKEN}\n{question}")], for_generation=True)["input_ids"]
+    cont = answer_ids(model, continuation)
+    batch = pad_batch([{"input_ids": ids + cont, "stem": lm._stems([image])[0]}], model.tokenizer.pad_token_id)
+    with torch.inference_mode():
+        logprobs = model.logits(batch)[0, -len(cont) - 1 : -1].log_softmax(-1)
+    return float(logprobs.gather(-1, torch.tensor(cont)[:, None]).sum())
+
+
+@pytest.mark.parametrize("template", ["model's own", "plain"])
+def test_loglikelihood_equals_a_whole_prompt_forward_pass(root, run_dir, template):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:8]
+    lm = bridge(run_dir, 4, records)
+    if template == "plain":  # LLaVA's stage-1 template: the prompt ends on the image, nothing to share
+        apply_template(lm.model.tokenizer, "plain")
+        lm.model.cfg.template = "plain"
+        ids = lm.model.encode([Turn("human", f"{IMAGE_TOKEN}\nq")], for_generation=True)["input_ids"]
+        assert ids[-1] == lm.model.image_token_id
+    answers = ["Yes", "No", "a small red square"]  # continuations of different lengths in one batch
+    requests = [Request((task.question(r), answers[i % 3], visual, i, "shapes", "test")) for i, r in enumerate(records)]
+    got = [lp for lp, _ in lm.loglikelihood(requests)]
+    want = [whole_prompt_loglikelihood(lm, task.question(r), open_image(r.image), answers[i % 3])
+            for i, r in enumerate(records)]
+    assert got == pytest.approx(want, abs=1e-4)
 
 
 def test_until_and_max_new_tokens_cut_the_answer(root, run_dir):

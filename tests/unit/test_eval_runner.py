@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -118,6 +120,26 @@ def test_resume_predicts_again_a_sample_whose_question_changed_under_the_same_id
     assert len(rows) == len(jsonl_rows(tmp_path / "samples.jsonl")) == len(records)  # listed once each
     assert "purple hexagon" in rows[records[2].id]["prompt"]
     assert evaluate(model, task, edited, tmp_path, resume=True)["timing"]["samples_predicted"] == 0
+
+
+def test_resume_predicts_again_samples_whose_image_changed_or_that_carry_no_content_hash(root, tmp_path, caplog):
+    task = get_task("pope")
+    world = tmp_path / "world"
+    shutil.copytree(root / "world", world)
+    records = load_task_records(task, [world])[:6]
+    model = load_run(root / "run")
+    evaluate(model, task, records, tmp_path / "out", batch_size=4)
+    image = Path(records[0].image)
+    image.write_bytes(image.read_bytes() + b"\0")  # same path, other bytes
+    on_image = sum(r.image == records[0].image for r in records)
+    assert 0 < on_image < len(records)
+    assert evaluate(model, task, records, tmp_path / "out", resume=True)["timing"]["samples_predicted"] == on_image
+    samples = tmp_path / "out" / "samples.jsonl"
+    rows = jsonl_rows(samples)
+    samples.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "content"}) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="tunebench.evaluation.runner"):
+        again = evaluate(model, task, records, tmp_path / "out", resume=True)
+    assert again["timing"]["samples_predicted"] == len(records) and "older tunebench" in caplog.text
 
 
 def eval_cmd(root: Path, out: Path, batch_size: int, *extra: str) -> list[str]:

@@ -88,6 +88,10 @@ def test_an_image_edited_in_place_is_not_mistaken_for_the_old_one(project, tmp_p
 
 def test_a_later_stage_follows_what_its_starting_run_holds_not_its_path(project, tmp_path):
     root = _train_project(tmp_path / "project", project.parent)
+    stage2 = read_json(root / "runs" / "stage2" / SUMMARY)
+    shutil.rmtree(root / "runs" / "stage1")
+    _rerun(root, "stage1", project.parent)  # the same stage 1 again: the same weights on this CPU
+    assert _rerun(root, "stage2", project.parent) == stage2  # so the stage 2 trained from it is still good
     shutil.rmtree(root / "runs" / "stage1")
     _rerun(root, "stage1", project.parent, seed=1)  # another stage 1 in the same folder
     with pytest.raises(UserError, match="different recipe, data"):
@@ -107,12 +111,19 @@ def test_qformer_pretraining_refuses_a_folder_pretrained_on_other_captions(proje
     other = [replace(captions[0], turns=(captions[0].turns[0], Turn("gpt", "a different caption"))), *captions[1:]]
     with pytest.raises(UserError, match="different recipe, data"):
         ensure_qformer(recipe, TrainData(other, []), tmp_path / "out", tower, seed=0)
+    (run / RUN_KEY).unlink()  # as an older tunebench left it: pretrained, on captions it never recorded
+    with pytest.raises(UserError, match="older tunebench"):
+        ensure_qformer(recipe, TrainData(captions, []), tmp_path / "out", tower, seed=0)
 
 
 def test_a_run_folder_of_an_older_key_format_gets_its_own_message(project, tmp_path):
     copy = tmp_path / "project"
     shutil.copytree(project, copy)
     key = copy / "runs" / "stage1" / RUN_KEY
-    key.write_text(json.dumps({k: v for k, v in read_json(key).items() if k != "format"}))  # as written before
+    found = read_json(key)
+    key.write_text(json.dumps({k: v for k, v in found.items() if k != "format"}))  # as written before
     with pytest.raises(UserError, match="older tunebench"):
+        _rerun(copy, "stage1", project.parent)
+    key.write_text(json.dumps({**found, "format": found["format"] + 1}))
+    with pytest.raises(UserError, match="newer tunebench"):
         _rerun(copy, "stage1", project.parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,7 +55,8 @@ class Record:
 
 
 def content_rows(records: Sequence[Record], image_hashes: dict[str, str] | None = None) -> list:
-    """What decides a result computed from `records`: ids, conversations, references and image bytes.
+    """What decides a result computed from `records`: ids, conversations, references, metadata (splits,
+    subtasks and skills group the scores) and image bytes.
 
     Image paths are left out on purpose: a folder moved elsewhere keeps its hash, and an image edited in
     place changes it. Pass one `image_hashes` dict to several calls to hash each file once.
@@ -66,7 +68,8 @@ def content_rows(records: Sequence[Record], image_hashes: dict[str, str] | None 
             seen[path] = sha256_file(path) if Path(path).is_file() else "missing"
         return seen[path] if path else None
 
-    return [[r.id, image(r.image), [[t.role, t.text] for t in r.turns], list(r.answers)] for r in records]
+    return [[r.id, image(r.image), [[t.role, t.text] for t in r.turns], list(r.answers),
+             json.dumps(r.meta, sort_keys=True, default=str)] for r in records]
 
 
 def records_hash(records: Sequence[Record], image_hashes: dict[str, str] | None = None) -> str:

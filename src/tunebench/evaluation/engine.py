@@ -84,14 +84,19 @@ def build_prompts(model: VisionLanguageModel, task: Task, records: Sequence[Reco
 
 
 def prompt_batches(prompts: list[Prompt], batch_size: int) -> Iterator[list[Prompt]]:
-    """Questions of one image together, shorter ones first; a batch never mixes prefix lengths."""
+    """Questions of one image together, shorter ones first; a batch never mixes prefix lengths, nor prompts
+    with and without an image."""
     first = {}
     for p in prompts:
         first.setdefault(p.key, len(first))
-    ordered = sorted(prompts, key=lambda p: (len(p.prefix), first[p.key], len(p.suffix), p.index))
+
+    def kind(p: Prompt) -> tuple[int, bool]:
+        return len(p.prefix), p.image is None
+
+    ordered = sorted(prompts, key=lambda p: (kind(p), first[p.key], len(p.suffix), p.index))
     batch: list[Prompt] = []
     for p in ordered:
-        if batch and (len(batch) == batch_size or len(p.prefix) != len(batch[0].prefix)):
+        if batch and (len(batch) == batch_size or kind(p) != kind(batch[0])):
             yield batch
             batch = []
         batch.append(p)

@@ -216,7 +216,7 @@ class TunebenchLMM(_Base):
         """Every request's prompt (its continuation's tokens appended, when given), split after its image's
         tokens, with the frozen image path of every distinct image (computed in fixed chunks)."""
         images, keys, rows = [], {}, []
-        for i, (context, doc_to_visual, doc_id, task, split) in enumerate(requests):
+        for context, doc_to_visual, doc_id, task, split in requests:
             visuals = [v for v in (doc_to_visual(self._doc(task, split, doc_id)) if doc_to_visual else []) or []
                        if v is not None]
             if len(visuals) > 1 or not all(hasattr(v, "convert") for v in visuals):
@@ -232,10 +232,14 @@ class TunebenchLMM(_Base):
             text = context.replace(IMAGE_TOKEN, "").strip() if key is not None else context
             turn = Turn("human", f"{IMAGE_TOKEN}\n{text}" if key is not None else text)
             ids = self.model.encode([turn], record_id=f"{task}/{doc_id}", for_generation=True)["input_ids"]
-            rows.append((ids + (tails[i] if tails else []), key, f"{task}/{doc_id}"))
+            rows.append((ids, key, f"{task}/{doc_id}"))
         stems = self._stems(images) if images else None
-        return [split_prompt(self.model, i, ids, key, stems[keys[key]] if key is not None else None, name)
-                for i, (ids, key, name) in enumerate(rows)]
+        prompts = [split_prompt(self.model, i, ids, key, stems[keys[key]] if key is not None else None, name)
+                   for i, (ids, key, name) in enumerate(rows)]
+        if tails:  # appended after the split, so a tail never becomes part of a shared prefix
+            for p in prompts:
+                p.suffix = p.suffix + tails[p.index]
+        return prompts
 
     @torch.inference_mode()
     def _stems(self, images: list) -> torch.Tensor:

@@ -43,13 +43,18 @@ def _done(out: Path, resume: bool, key: dict) -> dict[str, dict]:
 
 
 def _current(out: Path, done: dict[str, dict], content: dict[str, str]) -> dict[str, dict]:
-    """Drop resumed samples whose record has changed since (question, references or image bytes under the
-    same id), from memory and from samples.jsonl, so they are predicted again and listed once."""
+    """Drop resumed samples whose record has changed since (question, references, metadata or image bytes under
+    the same id), from memory and from samples.jsonl, so they are predicted again and listed once."""
     stale = {i for i, row in done.items() if i in content and row.get("content") != content[i]}
     if not stale:
         return done
-    log.warning("%d sample(s) in %s were predicted for another question, image or reference under the same id: "
-                "predicting them again", len(stale), out / SAMPLES)
+    unmarked = sum(1 for i in stale if "content" not in done[i])
+    if unmarked:
+        log.warning("%d sample(s) in %s were written by an older tunebench that did not record what they were "
+                    "predicted for: predicting them again", unmarked, out / SAMPLES)
+    if len(stale) > unmarked:
+        log.warning("%d sample(s) in %s were predicted for another question, image, reference or metadata under "
+                    "the same id: predicting them again", len(stale) - unmarked, out / SAMPLES)
     kept = {i: row for i, row in done.items() if i not in stale}
     atomic_write_text(out / SAMPLES, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept.values()))
     return kept

@@ -14,7 +14,7 @@ from tunebench.core.provenance import environment
 from tunebench.data.records import Record, records_hash
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora, build_vlm
-from tunebench.models.checkpoint import load_run, save_run
+from tunebench.models.checkpoint import CONFIG, load_run, save_run
 from tunebench.models.features import stems_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
@@ -118,15 +118,20 @@ def stage_spec(stage: StageConfig | dict) -> dict:
     return {**spec, "optim": optim_spec(spec["optim"])}
 
 
+OLDER_RUN = ("this run folder was made by an older tunebench, whose run keys named paths rather than content; "
+             "delete it (or choose another --out) to train anew")
+
+
 def claim_run_dir(out: Path, spec: dict) -> None:
     """Record what a run directory is for; refuse to reuse or resume one that was made for something else."""
     key = sha256_json(spec)
     path = out / RUN_KEY
     if path.is_file():
         found = read_json(path)
-        if found.get("format") != KEY_FORMAT:
-            raise UserError("this run folder was made by an older tunebench, whose run keys named paths rather than "
-                            "content; delete it (or choose another --out) to train anew", where=str(out))
+        made_by = found.get("format", 1)
+        if made_by != KEY_FORMAT:
+            raise UserError(OLDER_RUN if made_by < KEY_FORMAT else "this run folder was made by a newer tunebench; "
+                            "upgrade, or choose another --out", where=str(out))
         if found["key"] != key:
             raise UserError("this run folder holds a run with a different recipe, data, model or seed; "
                             "choose another --out (or delete it) to train anew", where=str(out))
@@ -135,15 +140,24 @@ def claim_run_dir(out: Path, spec: dict) -> None:
     atomic_write_json(path, {"format": KEY_FORMAT, "key": key, "spec": spec})
 
 
+WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth", ".model")
+MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+
+
 def run_identity(run: Path | None) -> str:
-    """What a run folder holds rather than where it lies: its run key, else the hash of its weights files.
-    Keys of later runs use it, so a moved folder still matches and a retrained one no longer does."""
+    """What a starting run holds rather than where it lies, for the keys of runs trained from it: a tunebench
+    run's config (model settings and its weights' hashes), else the hash of the folder's weights and model
+    files. A moved folder still matches; one retrained to other weights no longer does."""
     if run is None:
         return ""
-    key = Path(run) / RUN_KEY
-    if key.is_file():
-        return read_json(key)["key"]
-    return sha256_json({p.name: sha256_file(p) for p in sorted(Path(run).glob("*.safetensors"))})
+    run = Path(run)
+    if (run / CONFIG).is_file():
+        return sha256_json(read_json(run / CONFIG))[:32]
+    files = sorted(p for p in run.rglob("*") if p.is_file() and (p.suffix in WEIGHT_FILES or p.name in MODEL_FILES)
+                   and not any(part.startswith((".", "checkpoint")) for part in p.relative_to(run).parts[:-1]))
+    if not files:
+        raise UserError("no weights found to start from", where=str(run))
+    return sha256_json({str(p.relative_to(run)): sha256_file(p) for p in files})[:32]
 
 
 def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Path, tower,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tests.helpers.tiny_world import make_world, tiny_recipe
 from tests.tiny_vlm import tiny_parts
 from tunebench.components import load_vision_tower
 from tunebench.core.errors import UserError
-from tunebench.core.io import read_json
+from tunebench.core.io import create_json, read_json
 from tunebench.data.records import Record, Turn, records_hash
 from tunebench.train.pipeline import TrainData, ensure_qformer, load_train_data
 from tunebench.train.stage import RUN_KEY, SUMMARY, run_stage
@@ -127,3 +128,13 @@ def test_a_run_folder_of_an_older_key_format_gets_its_own_message(project, tmp_p
     key.write_text(json.dumps({**found, "format": found["format"] + 1}))
     with pytest.raises(UserError, match="newer tunebench"):
         _rerun(copy, "stage1", project.parent)
+
+
+def test_of_processes_racing_to_claim_a_folder_exactly_one_writes_the_key(tmp_path):
+    path = tmp_path / "run" / RUN_KEY
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda i: create_json(path, {"key": str(i)}), range(8)))
+    assert won.count(True) == 1
+    assert read_json(path) == {"key": str(won.index(True))}  # the winner's key, whole
+    assert not create_json(path, {"key": "late"}) and read_json(path)["key"] == str(won.index(True))
+    assert [p.name for p in path.parent.iterdir()] == [RUN_KEY]  # no temporary file left behind

@@ -15,8 +15,12 @@ from tunebench.core.errors import DataError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`."""
+def atomic_path(path: str | os.PathLike, exclusive: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
+
+    `exclusive`: never replace an existing `path` (FileExistsError instead), even one that another process
+    creates at the same moment (a hard link is created atomically or not at all).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -26,9 +30,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
+        if exclusive:
+            _link_new(tmp_path, path)
+        else:
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a narrow race remains)
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
+
+
+def create_json(path: str | os.PathLike, obj: Any) -> bool:
+    """Write `obj` to `path` atomically unless a file is there already; True if this call created it."""
+    try:
+        with atomic_path(path, exclusive=True) as tmp:
+            tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except FileExistsError:
+        return False
+    return True
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

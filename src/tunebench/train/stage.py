@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tunebench.components import load_llm
 from tunebench.core.errors import UserError
-from tunebench.core.io import atomic_write_json, read_json, sha256_file, sha256_json
+from tunebench.core.io import atomic_write_json, create_json, read_json, sha256_file, sha256_json
 from tunebench.core.provenance import environment
 from tunebench.data.records import Record, records_hash
 from tunebench.models.batching import pad_batch
@@ -126,18 +126,16 @@ def claim_run_dir(out: Path, spec: dict) -> None:
     """Record what a run directory is for; refuse to reuse or resume one that was made for something else."""
     key = sha256_json(spec)
     path = out / RUN_KEY
-    if path.is_file():
-        found = read_json(path)
-        made_by = found.get("format", 1)
-        if made_by != KEY_FORMAT:
-            raise UserError(OLDER_RUN if made_by < KEY_FORMAT else "this run folder was made by a newer tunebench; "
-                            "upgrade, or choose another --out", where=str(out))
-        if found["key"] != key:
-            raise UserError("this run folder holds a run with a different recipe, data, model or seed; "
-                            "choose another --out (or delete it) to train anew", where=str(out))
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {"format": KEY_FORMAT, "key": key, "spec": spec})
+    if create_json(path, {"format": KEY_FORMAT, "key": key, "spec": spec}):
+        return  # a new folder (two processes racing for it: one creates the key, the other checks it)
+    found = read_json(path)
+    made_by = found.get("format", 1)
+    if made_by != KEY_FORMAT:
+        raise UserError(OLDER_RUN if made_by < KEY_FORMAT else "this run folder was made by a newer tunebench; "
+                        "upgrade, or choose another --out", where=str(out))
+    if found["key"] != key:
+        raise UserError("this run folder holds a run with a different recipe, data, model or seed; "
+                        "choose another --out (or delete it) to train anew", where=str(out))
 
 
 WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth", ".model")

@@ -49,27 +49,26 @@ def _link_new(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def create_json(path: str | os.PathLike, obj: Any) -> bool:
-    """Write `obj` to `path` atomically unless a file is there already; True if this call created it."""
-    try:
-        with atomic_path(path, exclusive=True) as tmp:
-            tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    except FileExistsError:
-        return False
-    return True
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> None:
+    with atomic_path(path, exclusive) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, exclusive: bool = False) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), exclusive)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, ensure_ascii=False) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2, exclusive: bool = False) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, ensure_ascii=False) + "\n", exclusive)
+
+
+def create_json(path: str | os.PathLike, obj: Any) -> bool:
+    """Write `obj` to `path` atomically unless a file is there already; True if this call created it."""
+    try:
+        atomic_write_json(path, obj, exclusive=True)
+    except FileExistsError:
+        return False
+    return True
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tunebench.bench.config import load_config, profile
+from tunebench.bench.curves import compute_to_reach
 from tunebench.bench.pipeline import arm_recipe, spread
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.bench.verdict import verdict
 from tunebench.core.errors import UserError
 from tunebench.data.records import Record, Turn
-from tunebench.train.recipes import get_recipe
+from tunebench.evaluation.tasks import get_task
+from tunebench.train.recipes import apply_overrides, get_recipe, recipe_changes
 
 
 def _pope_rows(correct: list[bool]) -> list[dict]:
@@ -98,7 +100,8 @@ def _results(diffs: dict[str, tuple[float, bool]]) -> dict:
     arms = {}
     for name, sign in (("a", 1), ("b", -1)):
         arms[name] = {"label": name.upper(), "ablation": False,
-                      "tasks": {t: {"mean": 50 + sign * d / 2} for t, (d, _) in diffs.items()},
+                      "tasks": {t: {"mean": 50 + sign * d / 2, "low": 40 + sign * d / 2, "high": 60 + sign * d / 2}
+                                for t, (d, _) in diffs.items()},
                       "cost": {"stages": {"stage2": {"trainable_params": 10}}, "train_wall_s": 60.0,
                                "train_flops": 1e15, "qformer_pretrain_s": 0.0}}
     comp = {"a": "a", "b": "b", "skills": {},
@@ -110,10 +113,10 @@ def _results(diffs: dict[str, tuple[float, bool]]) -> dict:
 
 def test_verdict_names_the_design_with_more_significant_wins():
     out = verdict(_results({"vqav2": (5.0, True), "gqa": (3.0, True), "pope": (-2.0, False)}))
-    assert out["winner"] == "a" and out["sentences"][0].startswith("A wins")
+    assert out["winner"] == "a" and out["sentences"][1].startswith("A wins")
     assert any("POPE" in s and "not significant" in s for s in out["sentences"])
     tie = verdict(_results({"vqav2": (5.0, True), "gqa": (-3.0, True)}))
-    assert tie["winner"] is None and tie["sentences"][0].startswith("No clear winner")
+    assert tie["winner"] is None and tie["sentences"][1].startswith("No clear winner")
     assert "Every arm beats every blind" in " ".join(tie["sentences"])
 
 
@@ -197,3 +200,60 @@ def test_data_hash_follows_content_not_just_ids(tmp_path):
     assert digest(q=replace(question, answers=("blue",))) != before
     image.write_bytes(b"another world")  # same file name, other pixels
     assert digest() != before
+
+
+def test_verdict_opens_with_the_state_of_the_evidence_before_any_win():
+    results = _results({"vqav2": (5.0, True), "gqa": (3.0, True)})
+    results["arms"]["a"]["image_reliance"] = {"vqav2": {"gap": 0.4}}
+    results["arms"]["b"]["image_reliance"] = {"vqav2": {"gap": 0.3}}
+    assert verdict(results)["sentences"][0].startswith("Both designs use the image")
+    results["data"]["blind_baseline"]["gqa"] = 45.0  # B's GQA interval [38.5, 58.5] reaches it; A's [41.5, ...] too
+    first = verdict(results)["sentences"][0]
+    assert first.startswith("Weak evidence") and "A is clearly above the blind baseline on 1 of 2" in first
+    assert "B is clearly above the blind baseline on 1 of 2" in first
+    results["data"]["blind_baseline"]["gqa"] = 10.0
+    results["arms"]["b"]["image_reliance"] = {"vqav2": {"gap": 0.01}}  # above blind, but blind to the image
+    first = verdict(results)["sentences"][0]
+    assert first.startswith("Weak evidence") and "B is clearly above the blind baseline on 2 of 2" in first
+    assert "image-use gap 0.010" in first and "A is clearly" not in first
+    assert verdict(results)["sentences"][1].startswith("A wins")
+
+
+def test_verdict_says_which_design_reaches_a_common_score_with_less_compute():
+    results = _results({"vqav2": (5.0, True)})
+    curve_a = [{"step": s, "flops": f, "train_wall_s": w, "scores": {"vqav2": m, "gqa": m}, "mean": m}
+               for s, f, w, m in ((0, 1e14, 60, 10.0), (5, 2e14, 120, 40.0), (10, 3e14, 180, 60.0))]
+    curve_b = [{"step": s, "flops": f, "train_wall_s": w, "scores": {"vqav2": m, "gqa": m}, "mean": m}
+               for s, f, w, m in ((0, 2e14, 90, 5.0), (5, 4e14, 200, 20.0), (10, 8e14, 300, 45.0))]
+    results["arms"]["a"]["curve"], results["arms"]["b"]["curve"] = curve_a, curve_b
+    results["comparison"]["compute"] = compute_to_reach({"a": curve_a, "b": curve_b})
+    assert results["comparison"]["compute"]["target"] == 45.0  # the lower final score: both reach it
+    assert results["comparison"]["compute"]["reached"]["a"]["flops"] == 3e14  # A's first point at or above 45
+    text = " ".join(verdict(results)["sentences"])
+    assert "to reach 45.0" in text and "A got there with 2.7x less compute" in text
+    results["data"]["curve_blind"] = {"vqav2": 50.0, "gqa": 50.0}
+    assert "not above the blind baseline on this subset" in " ".join(verdict(results)["sentences"])
+    assert compute_to_reach({"a": curve_a, "b": curve_b[:1]}) is None  # one point is no curve
+
+
+def test_recipe_changes_list_every_departure_from_the_published_recipe():
+    cfg = profile("default")
+    llava = next(a for a in cfg.arms if a.name == "llava")
+    changes = {c["field"]: (c["published"], c["as_run"]) for c in recipe_changes(get_recipe("llava-1.5"),
+                                                                                  arm_recipe(cfg, llava))}
+    assert all(not k.startswith(("qformer_optim", "model.qformer")) for k in changes)  # LLaVA has no Q-Former
+    assert changes and all(before != after for before, after in changes.values())
+    published = get_recipe("llava-1.5")
+    assert recipe_changes(published, get_recipe("llava-1.5")) == []
+    tweaked = apply_overrides(published, {"stage2.connector_lr": 2e-3, "stage2.optim.lr": 1e-4})
+    assert recipe_changes(published, tweaked) == [
+        {"field": "stages.stage2.connector_lr", "published": None, "as_run": 2e-3},
+        {"field": "stages.stage2.optim.lr", "published": 2e-5, "as_run": 1e-4}]
+
+
+def test_yes_no_prompts_ask_for_a_short_answer_as_lmms_eval_does():
+    mme = Record("m", "a.png", (Turn("human", "Is there a red circle? Please answer yes or no."),), ("Yes",), "mme", {})
+    pope_q = Record("p", "a.png", (Turn("human", "Is there a circle in the image?"),), ("yes",), "pope", {})
+    assert get_task("mme").question(mme) == "Is there a red circle?\nAnswer the question using a single word or phrase."
+    assert get_task("pope").question(pope_q) == ("Is there a circle in the image?\n"
+                                                 "Answer the question using a single word or phrase.")

@@ -200,3 +200,14 @@ def test_full_size_generation_takes_under_a_minute(tmp_path):
     manifest = generate(ShapesConfig(tmp_path / "full", seed=0, train=2000, test=500))
     assert time.perf_counter() - start < 60
     assert manifest["counts"] == {"train_images": 2000, "test_images": 500}
+
+
+def test_max_objects_sets_the_worlds_difficulty(tmp_path):
+    scenes = sample_scenes(5, "train", 200, 224, max_objects=2)
+    assert {len(s.objects) for s in scenes} == {1, 2}
+    assert sample_scenes(5, "test", 50, 224) == sample_scenes(5, "test", 50, 224, max_objects=6)  # default: 1-6
+    with pytest.raises(DataError, match="--max-objects must be between 1 and 6"):
+        generate(ShapesConfig(tmp_path / "w", train=2, test=2, max_objects=7))
+    manifest = generate(ShapesConfig(tmp_path / "ok", train=3, test=2, image_size=64, max_objects=1))
+    assert manifest["settings"]["max_objects"] == 1
+    assert all(len(s["objects"]) == 1 for s in read_json(tmp_path / "ok" / "scenes.json")["scenes"])

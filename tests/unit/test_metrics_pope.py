@@ -72,3 +72,31 @@ def test_no_predicted_yes_gives_zero_not_an_error():
 def test_aggregate_requires_split():
     with pytest.raises(KeyError):
         pope.aggregate([{"score": 1.0, "parsed": "yes", "answers": ("yes",), "meta": {}}])
+
+
+@pytest.mark.parametrize(
+    ("raw", "exact"),
+    [("Yes", "yes"), (" no\n", "no"), ("YES", "yes"), ("Yes, there is a circle.", "yes, there is a circle."),
+     ("yes.", "yes."), ("No", "no")],
+)
+def test_parse_exact_is_lmms_evals_lowercase_strip(raw, exact):
+    assert pope.parse_exact(raw) == exact
+
+
+def test_exact_match_counts_only_a_bare_yes_or_no_and_sits_beside_llavas_rule():
+    raws = ["Yes", "Yes, there is a circle.", "No", "No, there is not.", "yes", "maybe"]
+    golds = ["yes", "yes", "no", "no", "no", "yes"]
+    pairs = enumerate(zip(raws, golds, strict=True))
+    rows = [{"raw": r, "parsed": pope.parse(r), "answers": (g,), "score": float(pope.parse(r) == g),
+             "meta": {"split": "random" if i < 3 else "popular"}} for i, (r, g) in pairs]
+    exact = pope.exact_metrics(raws, golds)
+    # exact: "Yes" a true positive, "No" a true negative, "yes" a false positive; the rest are neither
+    assert exact["neither_yes_nor_no"] == 3 and exact["accuracy"] == pytest.approx(100 * 2 / 6)
+    assert exact["precision"] == pytest.approx(50.0) and exact["recall"] == pytest.approx(100.0)
+    assert exact["yes_ratio"] == pytest.approx(100 * 2 / 6)
+    summary = pope.aggregate(rows)
+    assert summary["rule"] == "LLaVA eval_pope" and summary["exact_match"]["rule"] == "lmms-eval exact match"
+    assert summary["pooled"]["accuracy"] == pytest.approx(100 * 5 / 6)  # LLaVA's rule reads the sentences and "maybe"
+    assert summary["exact_match"]["pooled"]["accuracy"] == pytest.approx(100 * 2 / 6)
+    assert set(summary["exact_match"]["splits"]) == {"random", "popular"}
+    assert pope.aggregate([{k: v for k, v in row.items() if k != "raw"} for row in rows])["exact_match"] is None

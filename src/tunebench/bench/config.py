@@ -16,6 +16,7 @@ class DataSpec:
     seed: int = 0
     train_scenes: int = 2000
     test_scenes: int = 500
+    max_objects: int = 6  # objects per Shapes scene, 1 to this many (the world's difficulty)
     captions: int = 1000  # stage-1 records used (0 = all)
     instructions: int = 1000  # stage-2 records used (0 = all)
     eval_per_task: int = 200  # questions per benchmark (0 = all), spread evenly over splits/subtasks
@@ -51,6 +52,10 @@ class BenchConfig:
     bootstrap_resamples: int = 1000
     reliance_questions: int = 64  # per task, for the "does it look at the image?" probe (0 = skip)
     sample_images: int = 6
+    # Learning curves: the last stage scored at its start and at this many evenly spaced steps (0 = none),
+    # on the first `curve_questions` of each open-question benchmark's subset.
+    curve_points: int = 4
+    curve_questions: int = 40
     # Arms trained side by side, one process each (CPU only; see bench/parallel.py). 1 = one after another.
     workers: int = 2
 

@@ -30,7 +30,9 @@ def _say(step: str) -> None:
 
 def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list[Record]], dict]:
     """Training and evaluation records (generated Shapes world unless the config names a user's files)."""
-    from tunebench.data.shapes.baseline import blind_baseline
+    from tunebench.bench.curves import curve_records
+    from tunebench.bench.results import skill_scores
+    from tunebench.data.shapes.baseline import blind_baseline, blind_rows
     from tunebench.evaluation.tasks import get_task, load_task_records
 
     spec = cfg.data
@@ -48,8 +50,14 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
     whole, evals = evals, {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
     # Fitted on the whole file, scored on exactly the questions the arms answer: a like-for-like comparison.
-    info["blind_baseline"] = {t: blind_baseline(records, t, fit=whole[t])["headline"]["value"]
-                              for t, records in evals.items() if t in TASK_NAMES and all(r.answers for r in records)}
+    baselines = {t: blind_baseline(records, t, fit=whole[t])
+                 for t, records in evals.items() if t in TASK_NAMES and all(r.answers for r in records)}
+    info["blind_baseline"] = {t: b["headline"]["value"] for t, b in baselines.items()}
+    info["blind_skills"] = skill_scores(blind_rows(evals[t], t, b["majority_answer"]) for t, b in baselines.items())
+    curve = curve_records(evals, cfg.curve_questions)
+    info["curve_blind"] = {t: blind_baseline(rs, t, fit=whole[t])["headline"]["value"] for t, rs in curve.items()
+                           if t in baselines}
+    info["world"] = None if spec.captions_file or spec.instructions_file else {"max_objects": spec.max_objects}
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
                  "hash": data_hash(train, evals)})
@@ -111,14 +119,17 @@ def ensure_shapes(spec, folder: Path) -> Path:
     """Generate the Shapes world once per settings; a different setting regenerates it."""
     from tunebench.data.shapes.generate import ShapesConfig, generate
 
-    settings = {"seed": spec.seed, "train": spec.train_scenes, "test": spec.test_scenes}
+    settings = {"seed": spec.seed, "train": spec.train_scenes, "test": spec.test_scenes,
+                "max_objects": spec.max_objects}
     manifest = folder / "manifest.json"
     if manifest.is_file():
         have = read_json(manifest)["settings"]
         if all(have.get(k) == v for k, v in settings.items()):
             return folder
-    _say(f"data: Shapes world ({spec.train_scenes} train / {spec.test_scenes} test scenes)")
-    generate(ShapesConfig(folder, spec.seed, spec.train_scenes, spec.test_scenes, force=True))
+    _say(f"data: Shapes world ({spec.train_scenes} train / {spec.test_scenes} test scenes, "
+         f"1-{spec.max_objects} objects each)")
+    generate(ShapesConfig(folder, spec.seed, spec.train_scenes, spec.test_scenes, force=True,
+                          max_objects=spec.max_objects))
     return folder
 
 
@@ -157,6 +168,7 @@ def pretrain_qformer_for(cfg: BenchConfig, arm: ArmSpec, seed: int, train: Train
 def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
             out: Path, tower) -> dict:
     """Train one arm with one seed (cached/resumable), then evaluate it on every task (cached/resumable)."""
+    from tunebench.bench.curves import CURVE, CurveProbe, curve_points, curve_records
     from tunebench.train.pipeline import train_recipe
     from tunebench.train.stage import SUMMARY
 
@@ -165,13 +177,16 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
     qformer_run = pretrain_qformer_for(cfg, arm, seed, train, out, tower)
     missing = [s.name for s in recipe.stages if not (arm_dir / s.name / SUMMARY).is_file()]
     _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
-    summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run)
-    final_model = _lazy_model(arm_dir / recipe.stages[-1].name, tower)  # loaded once, only if a result is missing
+    last = recipe.stages[-1].name
+    probes = {last: CurveProbe(curve_records(evals, cfg.curve_questions), cfg.curve_points, arm_dir / last / CURVE,
+                               cfg.eval_batch_size)} if cfg.curve_points and cfg.curve_questions else {}
+    summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run, on_step=probes)
+    final_model = _lazy_model(arm_dir / last, tower)  # loaded once, only if a result is missing
     evaluations = evaluate_arm(cfg, arm, final_model, evals, arm_dir / "eval")
     reliance = image_reliance_arm(cfg, final_model, evals, arm_dir / "eval") if cfg.reliance_questions else {}
     qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
     return {"train": summaries, "qformer": qsummary, "eval": evaluations, "image_reliance": reliance,
-            "recipe": recipe.to_dict()}
+            "recipe": recipe.to_dict(), "curve": curve_points(arm_dir / last, summaries, qsummary, last)}
 
 
 def _lazy_model(run: Path, tower) -> Callable[[], Any]:
@@ -188,18 +203,21 @@ def _lazy_model(run: Path, tower) -> Callable[[], Any]:
 
 def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, model: Callable[[], Any], evals: dict[str, list[Record]],
                  out: Path) -> dict:
-    from tunebench.evaluation.runner import RESULTS, SAMPLES, evaluate
+    from tunebench.evaluation.runner import RESULTS, SAMPLES, evaluate, prompt_config
     from tunebench.evaluation.tasks import get_task
 
     results = {}
     for task, records in evals.items():
         folder = out / task
-        done = (folder / RESULTS).is_file() and len(read_jsonl(folder / SAMPLES)) == len(records)
-        if done and read_json(folder / RESULTS)["hashes"]["data"] == records_hash(records):
-            results[task] = read_json(folder / RESULTS)
-            continue
-        _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
         spec = get_task(task)
+        done = (folder / RESULTS).is_file() and len(read_jsonl(folder / SAMPLES)) == len(records)
+        if done:
+            found = read_json(folder / RESULTS)
+            prompt = {k: found["configs"][task].get(k) for k in prompt_config(spec)}
+            if found["hashes"]["data"] == records_hash(records) and prompt == prompt_config(spec):
+                results[task] = found
+                continue
+        _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
         scoring = cfg.scoring if spec.candidates else "generate"
         results[task] = evaluate(model(), spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,
                                  resume=True, model_name=arm.name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tunebench.bench.config import BenchConfig
+from tunebench.bench.curves import compute_to_reach
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.core.io import read_jsonl
 from tunebench.core.provenance import environment
@@ -70,17 +72,21 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
             "tasks": {t: {**headline_ci(t, rows[arm.name][t], cfg.bootstrap_resamples),
                           "name": first["eval"][t]["headline"]["name"],
                           "breakdown": breakdown(t, first["eval"][t]["summary"])} for t in tasks},
-            "skills": _skill_scores(rows[arm.name]),
+            "skills": skill_scores(seeds[0] for seeds in rows[arm.name].values()),
             "cost": _cost(arm_raw),
             "parameters": first["train"][STAGES[-1]]["parameters"] if STAGES[-1] in first["train"] else [],
             "qformer": first.get("qformer"),
             "curves": {stage: str(Path("arms") / f"{arm.name}-s{cfg.seeds[0]}" / stage / "metrics.jsonl")
                        for stage in first["train"]},
             "config": first["recipe"],
+            "changes": _changes(cfg, arm),
             "image_reliance": first.get("image_reliance") or {},
+            "curve": first.get("curve") or [],
         }
     main = [a for a in cfg.arms if not a.ablation][:2]
     comparison = _compare(cfg, main, tasks, rows) if len(main) == 2 else {}
+    if comparison:
+        comparison["compute"] = compute_to_reach({a.name: arms[a.name]["curve"] for a in main})
     return {
         "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
         "parts": _parts(cfg, raw["arms"][cfg.arms[0].name][cfg.seeds[0]]),
@@ -88,6 +94,16 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
         "workers": raw["workers"],
         "samples": _samples(rows, cfg, tasks),
     }
+
+
+def _changes(cfg: BenchConfig, arm) -> list[dict[str, Any]]:
+    """The arm's departures from its published recipe (the bench's parts aside), for the report."""
+    from tunebench.bench.pipeline import arm_recipe
+    from tunebench.train.recipes import get_recipe, recipe_changes
+
+    published = get_recipe(arm.recipe)
+    published.model.vision, published.model.llm = cfg.vision, cfg.llm
+    return recipe_changes(published, arm_recipe(cfg, arm))
 
 
 def _parts(cfg: BenchConfig, first: dict) -> dict[str, Any]:
@@ -112,11 +128,11 @@ def breakdown(task: str, summary: dict) -> dict[str, float]:
     return {}
 
 
-def _skill_scores(task_rows: dict[str, list[list[dict]]]) -> dict[str, dict[str, float]]:
-    """Mean per-question score (%) per skill, pooled over tasks (first seed), with its question count."""
+def skill_scores(task_rows: Iterable[list[dict]]) -> dict[str, dict[str, float]]:
+    """Mean per-question score (%) per skill, pooled over tasks, with its question count."""
     pooled: dict[str, list[float]] = {}
-    for seeds in task_rows.values():
-        for row in seeds[0]:
+    for rows in task_rows:
+        for row in rows:
             skill = row["meta"].get("skill")
             if skill:
                 pooled.setdefault(skill, []).append(row["score"])

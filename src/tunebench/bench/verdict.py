@@ -14,7 +14,8 @@ def _fmt(x: float) -> str:
 def verdict(results: dict[str, Any]) -> dict[str, Any]:
     comp = results.get("comparison") or {}
     if not comp:
-        return {"winner": None, "sentences": ["Only one main design was run: nothing to compare.",
+        return {"winner": None, "sentences": [*_evidence_sentences(results),
+                                              "Only one main design was run: nothing to compare.",
                                               *_context_sentences(results)]}
     arms = results["arms"]
     a, b = comp["a"], comp["b"]
@@ -43,10 +44,41 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         winner = None
         headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
                     f"with {sa} vs {sb} significant differences.")
-    sentences = [headline, *lines, *_skill_sentences(comp, la, lb), *_cost_sentences(arms, a, b),
+    sentences = [*_evidence_sentences(results), headline, *lines, *_skill_sentences(comp, la, lb),
+                 *_cost_sentences(arms, a, b), *_compute_sentences(results),
                  *_context_sentences(results)]
     return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
             "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
+
+
+def _evidence_sentences(results: dict[str, Any]) -> list[str]:
+    """The state of the evidence, said before any "wins": does each main design beat the blind baseline
+    clearly (its 95% interval above it) on every benchmark, and do its answers depend on the image?"""
+    blind = results["data"].get("blind_baseline") or {}
+    tasks = [t for t in results["tasks"] if t in blind]
+    main = {k: a for k, a in results["arms"].items() if not a["ablation"]}
+    if not tasks or not main:
+        return []
+    weak = []
+    for arm in main.values():
+        above = [t for t in tasks if arm["tasks"][t]["low"] > blind[t]]
+        gap = _mean_gap(arm)
+        gap_text = f", image-use gap {gap:.3f} nats per token" if gap is not None else ""
+        if len(above) < len(tasks) or (gap is not None and gap < LOOKS_AT_IMAGE_NATS):
+            weak.append(f"{arm['label']} is clearly above the blind baseline on {len(above)} of {len(tasks)} "
+                        f"benchmarks{gap_text}")
+    if weak:
+        return [f"Weak evidence: {'; '.join(weak)}. Where a design is not clearly above blind, or its answers barely "
+                "depend on the image, the comparison below reflects language priors more than the connectors."]
+    return [f"Both designs use the image: each is clearly above the blind baseline on every benchmark (95% interval) "
+            f"and its image-use gap is at least {LOOKS_AT_IMAGE_NATS} nats per token." if len(main) > 1 else
+            "The design uses the image: it is clearly above the blind baseline on every benchmark (95% interval) "
+            f"and its image-use gap is at least {LOOKS_AT_IMAGE_NATS} nats per token."]
+
+
+def _mean_gap(arm: dict) -> float | None:
+    gaps = [r["gap"] for r in arm.get("image_reliance", {}).values()]
+    return sum(gaps) / len(gaps) if gaps else None
 
 
 def _context_sentences(results: dict[str, Any]) -> list[str]:
@@ -78,6 +110,27 @@ def _cost_sentences(arms: dict, a: str, b: str) -> list[str]:
             f"{ca['train_wall_s'] / 60:.1f} min ({ca['train_flops'] / 1e15:.2f} PFLOP) to train; {arms[b]['label']} "
             f"trained {tb / 1e6:.2f}M in {cb['train_wall_s'] / 60:.1f} min ({cb['train_flops'] / 1e15:.2f} PFLOP, "
             f"including {cb['qformer_pretrain_s'] / 60:.1f} min of Q-Former pretraining): {ratio:.2f}x the time."]
+
+
+def _compute_sentences(results: dict) -> list[str]:
+    """The learning curves' answer to "which design trains faster": compute to reach a common score."""
+    found = (results.get("comparison") or {}).get("compute")
+    if not found:
+        return []
+    arms, target = results["arms"], found["target"]
+    blind = results["data"].get("curve_blind") or {}
+    parts = [f"{arms[name]['label']} {r['flops'] / 1e15:.3f} PFLOP and {r['train_wall_s'] / 60:.1f} min of training"
+             for name, r in found["reached"].items()]
+    (fast, rf), (_, rs) = sorted(found["reached"].items(), key=lambda kv: kv[1]["flops"])
+    ratio = rs["flops"] / rf["flops"] if rf["flops"] else float("inf")
+    tasks = " and ".join(TASK_LABELS.get(t, t) for t in arms[fast]["curve"][-1]["scores"])
+    line = (f"Learning curves (mean of {tasks} on a fixed subset, scored during the last stage): to reach "
+            f"{target:.1f}, the lower of the final scores, {'; '.join(parts)}; {arms[fast]['label']} got there with "
+            f"{ratio:.1f}x less compute.")
+    if blind and target <= sum(blind.values()) / len(blind):
+        line += (f" That score is not above the blind baseline on this subset ({sum(blind.values()) / len(blind):.1f}),"
+                 " so this compares how fast the designs learn the answer format, not how fast they learn to see.")
+    return [line]
 
 
 def _baseline_sentences(results: dict) -> list[str]:
@@ -133,8 +186,8 @@ LOOKS_AT_IMAGE_NATS = 0.05
 
 
 def _reliance_sentences(arms: dict) -> list[str]:
-    gaps = {arm["label"]: [r["gap"] for r in arm.get("image_reliance", {}).values()] for arm in arms.values()}
-    gaps = {label: sum(g) / len(g) for label, g in gaps.items() if g}
+    gaps = {arm["label"]: _mean_gap(arm) for arm in arms.values()}
+    gaps = {label: gap for label, gap in gaps.items() if gap is not None}
     if not gaps:
         return []
     parts = [f"{label} {gap:.3f}" for label, gap in gaps.items()]

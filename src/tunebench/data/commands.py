@@ -21,6 +21,7 @@ def shapes(
     texture: bool = typer.Option(True, "--texture/--no-texture", help="Mottled background with grain."),
     workers: int = typer.Option(1, "--workers", help="Rendering processes (output is identical for any)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier shapes output in --out."),
+    max_objects: int = typer.Option(6, "--max-objects", help="Objects per scene: 1 to this many (at most 6)."),
 ) -> None:
     """Render the Shapes world and write training and evaluation files in the public formats."""
     import time
@@ -28,7 +29,8 @@ def shapes(
     from tunebench.data.shapes.generate import ShapesConfig, generate
 
     start = time.perf_counter()
-    manifest = generate(ShapesConfig(out, seed, train, test, image_size, texture, max(1, workers), force))
+    manifest = generate(ShapesConfig(out, seed, train, test, image_size, texture, max(1, workers), force,
+                                      max_objects))
     seconds = time.perf_counter() - start
     console.print(f"wrote {train} train + {test} test scenes to {out} in {seconds:.1f} s", soft_wrap=True)
     for task, head in manifest["blind_baseline"].items():

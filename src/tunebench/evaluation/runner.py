@@ -61,7 +61,13 @@ def _current(out: Path, done: dict[str, dict], content: dict[str, str]) -> dict[
 
 
 def _samples_key(model, task: Task, scoring: str) -> dict:
-    return {"task": task.name, "scoring": scoring, "weights": dict(getattr(model, "weights_hashes", {}))}
+    return {"task": task.name, "scoring": scoring, "prompt": prompt_config(task),
+            "weights": dict(getattr(model, "weights_hashes", {}))}
+
+
+def prompt_config(task: Task) -> dict:
+    """What decides a question's prompt besides the record: part of the samples' key and of the results."""
+    return {"prompt_suffix": task.suffix, "prompt_drop": task.drop}
 
 
 def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: int = 16,
@@ -87,7 +93,7 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     summary = metric.aggregate([{**row, "answers": tuple(row["answers"])} for row in rows])
     results = {
         "results": {task.name: {"alias": task.name, **_flat(summary)}},
-        "configs": {task.name: {"task": task.name, "metric": task.metric, "prompt_suffix": task.suffix,
+        "configs": {task.name: {"task": task.name, "metric": task.metric, **prompt_config(task),
                                 "scoring": scoring, "generation_kwargs": {"do_sample": False, "num_beams": 1,
                                                                           "max_new_tokens": task.max_new_tokens}}},
         "n-samples": {task.name: {"original": len(records), "effective": len(rows)}},

@@ -18,17 +18,22 @@ class Task:
     suffix: str  # appended to the question, as LLaVA-1.5 evaluates
     candidates: tuple[str, ...] | None  # closed answer set: enables --scoring likelihood
     max_new_tokens: int = 12
+    drop: str = ""  # an instruction of the benchmark's own that the suffix replaces
 
     def question(self, record: Record) -> str:
         text = record.question
+        if self.drop and text.endswith(self.drop):
+            text = text[: -len(self.drop)]
         return text if not self.suffix or text.endswith(self.suffix.strip()) else text + self.suffix
 
 
+# Yes/no sets get the short-answer instruction too, as lmms-eval's LLaVA prompts do (MME's own
+# " Please answer yes or no." gives way to it); without it the model answers in sentences.
 TASKS: dict[str, Task] = {
     "vqav2": Task("vqav2", "vqav2", SHORT_ANSWER, None),
     "gqa": Task("gqa", "gqa", SHORT_ANSWER, None),
-    "mme": Task("mme", "mme", "", ("Yes", "No")),
-    "pope": Task("pope", "pope", "", ("Yes", "No")),
+    "mme": Task("mme", "mme", SHORT_ANSWER, ("Yes", "No"), drop=" Please answer yes or no."),
+    "pope": Task("pope", "pope", SHORT_ANSWER, ("Yes", "No")),
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from tunebench.core.io import atomic_write_text
-from tunebench.report.figures import TASK_LABELS, accuracy_vs_cost, training_curves
+from tunebench.report.figures import TASK_LABELS, accuracy_vs_cost, learning_curves, training_curves
 from tunebench.report.render import Cells, environment, image_uri
 
 CEILING_NOTE = ("Perception ceiling (tunebench ceiling): the same LLM trained on the same stage-2 records with "
@@ -31,8 +31,10 @@ def _view(results: dict, out: Path, c: Cells) -> dict:
         "task_labels": TASK_LABELS, "comparison": results.get("comparison") or {},
         "blind": results["data"].get("blind_baseline", {}),
         "skills": sorted({s for a in arms.values() for s in a["skills"]}),
+        "blind_skills": results["data"].get("blind_skills", {}),
         "reliance_tasks": [t for t in results["tasks"] if any(t in a.get("image_reliance", {}) for a in arms.values())],
         "curves": training_curves(results, out), "cost_plot": accuracy_vs_cost(results),
+        "learning_plot": learning_curves(results),
         "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
         "ceiling_note": _ceiling_note(results, c) if results.get("ceiling") else "",
     }
@@ -84,11 +86,15 @@ def markdown(results: dict, c: Cells) -> str:
         lines += ["", CEILING_NOTE.format(steps=c.text("ceiling.steps"), arm=arms[ceiling["arm"]]["label"])]
     skills = sorted({s for a in arms.values() for s in a["skills"]})
     if skills:
-        head = ["skill", *[arms[a]["label"] for a in arms]] + (["difference (95% CI)"] if comp else [])
+        blind_skills = results["data"].get("blind_skills", {})
+        head = ["skill", *(["blind baseline"] if blind_skills else []), *[arms[a]["label"] for a in arms]]
+        head += ["difference (95% CI)"] if comp else []
         lines += ["", "## By skill (mean per-question score, all benchmarks pooled)", "", _row(head),
                   _row(["---"] * len(head))]
         for s in skills:
-            cells = [s] + [c.text(f"arms.{a}.skills.{s}.score") if s in arms[a]["skills"] else "-" for a in arms]
+            cells = [s] + ([c.text(f"data.blind_skills.{s}.score") if s in blind_skills else "-"]
+                           if blind_skills else [])
+            cells += [c.text(f"arms.{a}.skills.{s}.score") if s in arms[a]["skills"] else "-" for a in arms]
             if comp and s in comp["skills"]:
                 k = f"comparison.skills.{s}"
                 cells.append(f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
@@ -112,6 +118,11 @@ def markdown(results: dict, c: Cells) -> str:
             lines.append(_row([arms[a]["label"], stage["name"], ", ".join(stage["train"]), c.text(k + ".optim.lr", -2),
                                c.text(k + ".optim.batch_size"), c.text(k + ".optim.grad_accum"),
                                c.text(k + ".optim.epochs")]))
+    for a in arms:
+        if arms[a].get("changes"):
+            lines += ["", f"{arms[a]['label']}: settings that differ from the published {arms[a]['recipe']} recipe",
+                      "", _row(["setting", "published", "as run"]), _row(["---"] * 3)]
+            lines += [_row([f"`{ch['field']}`", str(ch["published"]), str(ch["as_run"])]) for ch in arms[a]["changes"]]
     lines += ["", "Plots, per-benchmark breakdowns and sample predictions: see report.html.", ""]
     return "\n".join(lines)
 

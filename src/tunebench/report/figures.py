@@ -48,3 +48,23 @@ def accuracy_vs_cost(results: dict) -> str:
         ax.set_xlabel("training time (min)")
     axes[0][0].legend(fontsize=7)
     return figure_uri(fig)
+
+
+def learning_curves(results: dict) -> str | None:
+    """Curve-subset score against training FLOPs and against training time, one line per arm."""
+    arms = {name: arm for name, arm in results["arms"].items() if arm.get("curve")}
+    if not arms:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), squeeze=False)
+    blind = results["data"].get("curve_blind") or {}
+    axis_of = (("flops", 1e15, "training PFLOP (est.)"), ("train_wall_s", 60, "training time (min)"))
+    for ax, (key, unit, xlabel) in zip(axes[0], axis_of, strict=True):
+        for arm in arms.values():
+            points = arm["curve"]
+            ax.plot([p[key] / unit for p in points], [p["mean"] for p in points], marker="o", label=arm["label"])
+        if blind:
+            ax.axhline(sum(blind.values()) / len(blind), ls="--", color="grey", lw=1, label="blind baseline")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("mean score on the curve subset")
+    axes[0][0].legend(fontsize=8)
+    return figure_uri(fig)

@@ -52,6 +52,7 @@ class TrainResult:
     tokens: int = 0
     wall_s: float = 0.0
     peak_mem_mb: float = 0.0
+    hook_s: float = 0.0  # time spent in `on_step` (e.g. learning-curve evaluations), not in `wall_s`
 
     @property
     def samples_per_s(self) -> float:
@@ -66,6 +67,9 @@ class TrainResult:
 
 
 LossFn = Callable[[nn.Module, dict], tuple[torch.Tensor, int]]
+# Called with the training state, the number of optimizer steps and the (unwrapped) model: once before the
+# first step and after every step. It runs outside the timed training and must not change the weights.
+StepHook = Callable[[TrainState, int, nn.Module], None]
 
 
 def lr_factor(step: int, total: int, cfg: OptimConfig) -> float:
@@ -81,7 +85,8 @@ def lr_factor(step: int, total: int, cfg: OptimConfig) -> float:
 
 def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate: Callable[[list], dict],
           loss_fn: LossFn, cfg: OptimConfig, run_dir: Path | None = None, resume: bool = False,
-          lengths: Sequence[int] | None = None, label: str = "train", accelerator=None) -> TrainResult:
+          lengths: Sequence[int] | None = None, label: str = "train", accelerator=None,
+          on_step: StepHook | None = None) -> TrainResult:
     """Train the parameters in `param_groups` on `dataset`; checkpoints and metrics go to `run_dir`."""
     from accelerate import Accelerator
 
@@ -101,9 +106,22 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
     if resume and run_dir is not None:
         state = load_checkpoint(run_dir, accelerator.unwrap_model(model), optimizer) or state
     monitor = Monitor(run_dir, label, total, enabled=accelerator.is_main_process, start_step=state.step)
-    model.train()
     memory = PeakMemory(accelerator.device)
+    hook_s = 0.0
+
+    def hook() -> None:
+        nonlocal start, hook_s
+        if on_step is None or not accelerator.is_main_process:
+            return
+        began = time.perf_counter()
+        on_step(state, total, accelerator.unwrap_model(model))
+        spent = time.perf_counter() - began
+        start, hook_s = start + spent, hook_s + spent  # training time excludes the hook's
+        model.train()
+
     start = time.perf_counter() - state.wall_s
+    hook()
+    model.train()
     for step in range(state.step, total):
         factor = lr_factor(step, total, cfg)
         for group in optimizer.param_groups:
@@ -133,10 +151,11 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         if run_dir is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 \
                 and state.step < total and accelerator.is_main_process:
             save_checkpoint(run_dir, accelerator.unwrap_model(model), optimizer, state)
+        hook()
         accelerator.wait_for_everyone()
     monitor.close()
     return TrainResult(losses=state.losses, steps=state.step, samples=state.samples, tokens=state.tokens,
-                       wall_s=time.perf_counter() - start, peak_mem_mb=memory.mb())
+                       wall_s=time.perf_counter() - start, peak_mem_mb=memory.mb(), hook_s=hook_s)
 
 
 def supervised_units(batch: dict) -> int:

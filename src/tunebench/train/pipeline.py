@@ -8,6 +8,7 @@ from pathlib import Path
 from tunebench.core.errors import UserError
 from tunebench.core.io import read_json
 from tunebench.data.records import Record, records_hash
+from tunebench.train.loop import StepHook
 from tunebench.train.recipes import Recipe
 from tunebench.train.stage import run_stage
 
@@ -63,8 +64,9 @@ def ensure_qformer(recipe: Recipe, data: TrainData, out_root: Path, tower, seed:
 
 def train_recipe(recipe: Recipe, data: TrainData, out_root: Path, tower, stages: list[str] | None = None,
                  init: Path | None = None, seed: int = 0, resume: bool = True,
-                 qformer_run: Path | None = None) -> dict[str, dict]:
-    """Run the recipe's stages in order into `out_root/<stage>`; returns each stage's summary."""
+                 qformer_run: Path | None = None, on_step: dict[str, StepHook] | None = None) -> dict[str, dict]:
+    """Run the recipe's stages in order into `out_root/<stage>`; returns each stage's summary. `on_step` maps a
+    stage's name to a hook its training loop calls at every step (the bench's learning curves)."""
     out_root = Path(out_root)
     wanted = stages or [s.name for s in recipe.stages]
     if recipe.pretrain_qformer and qformer_run is None and init is None:
@@ -77,6 +79,7 @@ def train_recipe(recipe: Recipe, data: TrainData, out_root: Path, tower, stages:
         records = data.for_stage(stage.data)
         out = out_root / stage.name
         summaries[stage.name] = run_stage(recipe, stage, records, out, tower, init=previous,
-                                          qformer_run=qformer_run, resume=resume, seed=seed)
+                                          qformer_run=qformer_run, resume=resume, seed=seed,
+                                          on_step=(on_step or {}).get(stage.name))
         previous = out
     return summaries

@@ -108,6 +108,7 @@ def pretrain_qformer(records: list[Record], tower, cfg: PretrainConfig, out: Pat
         "recall_at_1_before": before["recall_at_1"],
         "recall_at_1": after["recall_at_1"], "chance": after["chance"], "held_out_images": len(held),
         "wall_s": time.perf_counter() - start, "train": result.to_dict(),
+        "train_flops": pretraining_flops(qformer, train_pairs, tokenizer, cfg),
     }
     save_qformer(qformer, cfg, out, summary)
     return summary
@@ -142,6 +143,16 @@ def retrieval_recall(qformer: QFormer, feats: torch.Tensor, row: dict[str, int],
     hits = sum(captions[t] in truth[p] for p, t in zip(images, top, strict=True))
     chance = sum(len(truth[p]) for p in images) / (len(images) * len(captions))
     return {"recall_at_1": 100.0 * hits / len(images), "chance": 100.0 * chance}
+
+
+def pretraining_flops(qformer: QFormer, pairs: list[tuple[str, str]], tokenizer, cfg: PretrainConfig) -> float:
+    """Rough training FLOPs: 6 per parameter per token (forward and backward), over the query and caption tokens
+    of four passes per pair (one for ITC; ITM's positive and two hard negatives)."""
+    embeddings = sum(m.weight.numel() for m in qformer.modules() if isinstance(m, torch.nn.Embedding))
+    params = sum(p.numel() for p in qformer.parameters() if p.requires_grad) - embeddings
+    text = sum(min(len(ids), cfg.qformer.max_text_length) for ids in tokenizer([c for _, c in pairs])["input_ids"])
+    tokens = len(pairs) * cfg.qformer.num_query_tokens + text
+    return 6.0 * params * 4 * tokens * cfg.optim.epochs
 
 
 def save_qformer(qformer: QFormer, cfg: PretrainConfig, out: Path, summary: dict) -> None:

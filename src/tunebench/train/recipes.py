@@ -81,6 +81,28 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]()
 
 
+def _flat_fields(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> value for every leaf of a recipe as a dict; stages keyed by their name."""
+    if isinstance(node, list) and all(isinstance(item, dict) and "name" in item for item in node) and node:
+        return {k: v for item in node for k, v in _flat_fields(item, f"{prefix}{item['name']}.").items()}
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flat_fields(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: node}
+
+
+def recipe_changes(published: Recipe, as_run: Recipe) -> list[dict[str, Any]]:
+    """Every setting in which `as_run` differs from the `published` preset: [{field, published, as_run}]."""
+    unused = ("name", "note") if published.pretrain_qformer or as_run.pretrain_qformer else (
+        "name", "note", "qformer_optim.", "model.qformer.", "model.train_qformer")  # no Q-Former in this design
+
+    def relevant(recipe: Recipe) -> dict[str, Any]:
+        return {k: v for k, v in _flat_fields(asdict(recipe)).items() if not k.startswith(unused)}
+
+    before, after = relevant(published), relevant(as_run)
+    return [{"field": key, "published": before.get(key), "as_run": after.get(key)}
+            for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
+
+
 def apply_overrides(obj: Any, overrides: dict[str, Any], where: str = "") -> Any:
     """Return a copy of a (nested) dataclass with fields replaced; unknown keys are a user error.
 

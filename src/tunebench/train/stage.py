@@ -18,7 +18,7 @@ from tunebench.models.checkpoint import CONFIG, load_run, save_run
 from tunebench.models.features import stems_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
-from tunebench.train.loop import OptimConfig, train
+from tunebench.train.loop import OptimConfig, StepHook, train
 from tunebench.train.recipes import Recipe, StageConfig
 
 SUMMARY = "train_summary.json"
@@ -160,7 +160,7 @@ def run_identity(run: Path | None) -> str:
 
 def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Path, tower,
               init: Path | None = None, qformer_run: Path | None = None, resume: bool = True,
-              seed: int = 0) -> dict:
+              seed: int = 0, on_step: StepHook | None = None) -> dict:
     """Train one stage into `out` (a run directory). A finished run is reused, a killed one resumed, but only
     when it was started with the same recipe stage, model, data, starting point and seed."""
     out = Path(out)
@@ -180,7 +180,8 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     pad_id = model.tokenizer.pad_token_id
     result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
                    lambda m, b: m(b), stage.optim, run_dir=out, resume=resume,
-                   lengths=[len(e["input_ids"]) for e in examples], label=f"{recipe.name} {stage.name}")
+                   lengths=[len(e["input_ids"]) for e in examples], label=f"{recipe.name} {stage.name}",
+                   on_step=on_step)
     llm_trains = "llm" in stage.train or "lora" in stage.train
     hashes = save_run(model, out, llm_trained="llm" in stage.train)
     tokens_seen = int(sum(len(e["input_ids"]) for e in examples) * stage.optim.epochs)
@@ -191,7 +192,7 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
         "parameters": model.parameter_table(), "loss_first": result.losses[0], "loss_last": result.losses[-1],
         "train": result.to_dict(), "tokens_seen": tokens_seen,
         "train_flops": training_flops(model, tokens_seen, llm_trains),
-        "stage_wall_s": time.perf_counter() - start, "environment": environment(), "seed": seed,
+        "stage_wall_s": time.perf_counter() - start - result.hook_s, "environment": environment(), "seed": seed,
     }
     atomic_write_json(out / SUMMARY, summary)
     return summary

@@ -25,14 +25,22 @@ def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
     return {group: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for group, c in sorted(counts.items())}
 
 
-def _score(records: Sequence[Record], task: str, key: str, answer: dict[str, str]) -> dict[str, Any]:
+def blind_rows(records: Sequence[Record], task: str, answer: dict[str, str]) -> list[dict[str, Any]]:
+    """Scored rows of the blind model that gives `answer[type]` (a baseline's "majority_answer") to each question."""
     metrics = importlib.import_module(f"tunebench.evaluation.metrics.{task}")
+    key = GROUP_BY[task]
     rows = []
     for record in records:
-        parsed = metrics.parse(answer[str(record.meta.get(key))])
-        rows.append({"id": record.id, "parsed": parsed, "answers": list(record.answers), "meta": record.meta,
-                     "score": metrics.score(parsed, record.answers, record.meta)})
-    return metrics.aggregate(rows)
+        raw = answer[str(record.meta.get(key))]
+        parsed = metrics.parse(raw)
+        rows.append({"id": record.id, "raw": raw, "parsed": parsed, "answers": list(record.answers),
+                     "meta": record.meta, "score": metrics.score(parsed, record.answers, record.meta)})
+    return rows
+
+
+def _score(records: Sequence[Record], task: str, answer: dict[str, str]) -> dict[str, Any]:
+    metrics = importlib.import_module(f"tunebench.evaluation.metrics.{task}")
+    return metrics.aggregate(blind_rows(records, task, answer))
 
 
 def blind_baseline(records: Sequence[Record], task: str, fit: Sequence[Record] | None = None) -> dict[str, Any]:
@@ -48,7 +56,7 @@ def blind_baseline(records: Sequence[Record], task: str, fit: Sequence[Record] |
     options = [majority]
     if task in YES_NO:
         options += [{group: constant for group in majority} for constant in YES_NO[task]]
-    scored = [(_score(records, task, key, answer), answer) for answer in options]
+    scored = [(_score(records, task, answer), answer) for answer in options]
     result, majority = max(scored, key=lambda pair: pair[0]["headline"]["value"])  # first of equals wins
     maximum = 100.0
     if task == "mme":

@@ -26,7 +26,7 @@ from tunebench.data.formats import ccsbu, gqa, mme, pope, vqav2
 from tunebench.data.formats.llava import write_llava
 from tunebench.data.shapes import evalsets, trainsets
 from tunebench.data.shapes.render import RenderJob, run_job
-from tunebench.data.shapes.world import Scene, sample_scenes
+from tunebench.data.shapes.world import MAX_OBJECTS, Scene, sample_scenes
 
 GENERATOR = "tunebench-shapes"
 FORMAT_VERSION = 1
@@ -44,10 +44,13 @@ class ShapesConfig:
     texture: bool = True
     workers: int = 1
     force: bool = False
+    max_objects: int = MAX_OBJECTS  # objects per scene, 1 to this many: the world's difficulty
 
     def check(self) -> None:
         if self.train < 1 or self.test < 1:
             raise DataError("--train and --test must be at least 1")
+        if not 1 <= self.max_objects <= MAX_OBJECTS:
+            raise DataError(f"--max-objects must be between 1 and {MAX_OBJECTS}, got {self.max_objects}")
         if not 64 <= self.image_size <= 1024:
             raise DataError(f"--image-size must be between 64 and 1024, got {self.image_size}")
 
@@ -146,8 +149,8 @@ def generate(cfg: ShapesConfig) -> dict[str, Any]:
     """Write everything; returns the manifest (also saved, last, as manifest.json)."""
     cfg.check()
     _prepare(cfg.out, cfg.force)
-    train = sample_scenes(cfg.seed, "train", cfg.train, cfg.image_size)
-    test = sample_scenes(cfg.seed, "test", cfg.test, cfg.image_size)
+    train = sample_scenes(cfg.seed, "train", cfg.train, cfg.image_size, cfg.max_objects)
+    test = sample_scenes(cfg.seed, "test", cfg.test, cfg.image_size, cfg.max_objects)
     atomic_write_json(cfg.out / "scenes.json", {"seed": cfg.seed, "image_size": cfg.image_size,
                                                 "scenes": [s.to_json() for s in train + test]}, indent=None)
     _render(cfg, train, test)

@@ -98,13 +98,13 @@ def _place(rng: random.Random, side: int, taken: list[tuple[int, int, int, int]]
     return None
 
 
-def sample_scene(rng: random.Random, image_id: int, split: str, size: int) -> Scene:
-    """1-6 objects; if they do not fit without overlap the whole scene is drawn again."""
+def sample_scene(rng: random.Random, image_id: int, split: str, size: int, max_objects: int = MAX_OBJECTS) -> Scene:
+    """1 to `max_objects` objects; if they do not fit without overlap the whole scene is drawn again."""
     scale = size / 224
     gap = max(1, round(GAP_224 * scale))
     while True:
         family = rng.choice(SHAPE_FAMILIES)
-        count = rng.randint(1, MAX_OBJECTS)
+        count = rng.randint(1, max_objects)
         objects: list[Obj] = []
         for _ in range(count):
             size_name = rng.choice(SIZES)
@@ -119,10 +119,12 @@ def sample_scene(rng: random.Random, image_id: int, split: str, size: int) -> Sc
             return Scene(image_id, split, image_file_name(split, image_id), size, tuple(objects))
 
 
-def sample_scenes(seed: int, split: str, count: int, size: int) -> list[Scene]:
+def sample_scenes(seed: int, split: str, count: int, size: int, max_objects: int = MAX_OBJECTS) -> list[Scene]:
     """Each split has its own random stream, so the test scenes do not depend on the train count."""
+    if not 1 <= max_objects <= MAX_OBJECTS:
+        raise ValueError(f"max_objects must be between 1 and {MAX_OBJECTS}, got {max_objects}")
     rng = random.Random(f"shapes:{seed}:{split}:scenes")
-    return [sample_scene(rng, i + 1, split, size) for i in range(count)]
+    return [sample_scene(rng, i + 1, split, size, max_objects) for i in range(count)]
 
 
 def horizontal(obj: Obj, scene: Scene) -> str | None:

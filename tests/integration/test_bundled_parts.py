@@ -37,6 +37,26 @@ def test_efficientnet_default_layer_is_what_feeds_the_head(efficientnet):
         torch.testing.assert_close(via_head, head(pixels))
 
 
+def test_efficientnet_block4_variant_adds_an_early_level_to_each_cell(efficientnet):
+    """`efficientnet-lite0-block4`: the last block's 320 dims unchanged, then block 4 averaged onto each cell."""
+    import torch.nn.functional as F
+
+    from tunebench.components import load_vision_tower
+
+    multi = load_vision_tower("efficientnet-lite0-block4")
+    assert multi.hidden_size == 360 and multi.weights_hash != efficientnet.weights_hash
+    pixels = torch.randn(2, 3, 224, 224)
+    net = efficientnet.net
+    with torch.inference_mode():
+        grid = net._swish(net._bn0(net._conv_stem(pixels)))
+        for block in net._blocks[:5]:
+            grid = block(grid)
+        early = F.adaptive_avg_pool2d(grid, 7).flatten(2).transpose(1, 2)
+        features = multi(pixels)
+        torch.testing.assert_close(features[..., :320], efficientnet(pixels))
+        torch.testing.assert_close(features[..., 320:], early)
+
+
 def test_smollm2_answers_paris(smollm2):
     tok = smollm2.tokenizer
     inputs = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],

@@ -153,9 +153,13 @@ def test_ceiling_command_prints_the_table_and_user_errors_are_one_line(tmp_path,
 
 def _bench_results(stage2: dict) -> dict:
     """What a bench's results.json holds that the ceiling is matched against."""
-    arm = {"label": "LLaVA-1.5", "tasks": {"vqav2": {"mean": 50.0}, "pope": {"mean": 60.0}},
+    def scores(mean: float) -> dict:
+        return {"mean": mean, "low": mean - 5, "high": mean + 5}
+
+    arm = {"label": "LLaVA-1.5", "ablation": False, "tasks": {"vqav2": scores(50.0), "pope": scores(60.0)},
            "config": {"stages": [{"name": "stage1"}, stage2]}}
-    other = {"label": "MiniGPT-4", "tasks": {"vqav2": {"mean": 30.0}, "pope": {"mean": 70.0}}, "config": {"stages": []}}
+    other = {"label": "MiniGPT-4", "ablation": False, "tasks": {"vqav2": scores(30.0), "pope": scores(70.0)},
+             "config": {"stages": []}}
     return {"data": {"hash": "d1", "blind_baseline": {"vqav2": 40.0, "pope": 66.0}}, "config": {"scoring": "generate"},
             "parts": {"llm": {"name": "smollm2", "weights_hash": "w1"}},
             "arms": {"llava": arm, "minigpt4": other}}

@@ -211,3 +211,22 @@ def test_max_objects_sets_the_worlds_difficulty(tmp_path):
     manifest = generate(ShapesConfig(tmp_path / "ok", train=3, test=2, image_size=64, max_objects=1))
     assert manifest["settings"]["max_objects"] == 1
     assert all(len(s["objects"]) == 1 for s in read_json(tmp_path / "ok" / "scenes.json")["scenes"])
+
+
+def test_questions_per_image_packs_more_supervision_into_each_image_record():
+    from tunebench.data.shapes.trainsets import instruct_records
+
+    scenes = sample_scenes(2, "train", 120, 224, max_objects=2)
+
+    def qa_records(per_image: int) -> list[dict]:
+        return [r for r in instruct_records(scenes, "train", True, 2, per_image) if "skills" in r]
+
+    four, twelve = qa_records(4), qa_records(12)
+    assert sum(len(r["skills"]) for r in twelve) > 2 * sum(len(r["skills"]) for r in four)
+    assert 4 < max(len(r["skills"]) for r in twelve) <= 12  # packed past the old 4-turn cap, up to per_image
+    def turns_per_record(records: list[dict]) -> float:
+        return sum(len(r["skills"]) for r in records) / len(records)
+
+    assert turns_per_record(twelve) > 2 * turns_per_record(four)  # longer records: one image, many questions
+    with pytest.raises(DataError, match="--questions-per-image"):
+        ShapesConfig(Path("x"), questions_per_image=0).check()

@@ -12,8 +12,12 @@ from tunebench.models.batching import pad_batch
 from tunebench.models.prompting import IGNORE_INDEX
 
 
-@pytest.fixture(scope="module", params=["llava", "minigpt4"])
+@pytest.fixture(scope="module", params=["llava", "minigpt4", "llava-pixel-shuffle"])
 def model(request, tmp_path_factory):
+    if request.param == "llava-pixel-shuffle":  # 4x4 patch grid -> 2x2 image tokens
+        shuffled = tiny_vlm(tmp_path_factory.mktemp("parts"), "llava", pixel_shuffle=2).eval()
+        assert shuffled.num_image_tokens == shuffled.tower.num_tokens // 4
+        return shuffled
     return tiny_vlm(tmp_path_factory.mktemp("parts"), request.param).eval()
 
 
@@ -117,3 +121,21 @@ def test_prompts_for_generation_are_never_truncated(model, monkeypatch):
     monkeypatch.setattr(model.cfg, "max_length", len(ids) - 1)
     with pytest.raises(DataError, match="record p1"):
         model.encode([Turn("human", "<image>\nwhat is it?")], record_id="p1", for_generation=True)
+
+
+def test_pixel_shuffle_merges_each_block_of_cells_into_one_token_and_loses_nothing():
+    import torch
+
+    from tunebench.models.connectors import pixel_shuffle, shuffled_tokens
+
+    grid = torch.arange(2 * 49 * 3, dtype=torch.float32).reshape(2, 49, 3)
+    out = pixel_shuffle(grid, 2)
+    assert out.shape == (2, 16, 12) and shuffled_tokens(49, 2) == 16 and shuffled_tokens(49, 1) == 49
+    cells = grid.reshape(2, 7, 7, 3)
+    # token (row 1, col 2) holds cells (2..3, 4..5) in row-major order, features side by side
+    expected = torch.cat([cells[:, 2, 4], cells[:, 2, 5], cells[:, 3, 4], cells[:, 3, 5]], dim=-1)
+    assert torch.equal(out[:, 1 * 4 + 2], expected)
+    assert torch.equal(out[:, 15, 3:], torch.zeros(2, 9))  # the padded column and row of the odd grid
+    assert torch.equal(out[:, 15, :3], cells[:, 6, 6])
+    assert sorted(out[out != 0].tolist()) == sorted(grid[grid != 0].tolist())  # every feature kept once
+    assert torch.equal(pixel_shuffle(grid, 1), grid)

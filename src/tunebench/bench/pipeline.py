@@ -57,7 +57,8 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     curve = curve_records(evals, cfg.curve_questions)
     info["curve_blind"] = {t: blind_baseline(rs, t, fit=whole[t])["headline"]["value"] for t, rs in curve.items()
                            if t in baselines}
-    info["world"] = None if spec.captions_file or spec.instructions_file else {"max_objects": spec.max_objects}
+    info["world"] = None if spec.captions_file or spec.instructions_file else {
+        "max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image}
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
                  "hash": data_hash(train, evals)})
@@ -120,7 +121,7 @@ def ensure_shapes(spec, folder: Path) -> Path:
     from tunebench.data.shapes.generate import ShapesConfig, generate
 
     settings = {"seed": spec.seed, "train": spec.train_scenes, "test": spec.test_scenes,
-                "max_objects": spec.max_objects}
+                "max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image}
     manifest = folder / "manifest.json"
     if manifest.is_file():
         have = read_json(manifest)["settings"]
@@ -129,7 +130,7 @@ def ensure_shapes(spec, folder: Path) -> Path:
     _say(f"data: Shapes world ({spec.train_scenes} train / {spec.test_scenes} test scenes, "
          f"1-{spec.max_objects} objects each)")
     generate(ShapesConfig(folder, spec.seed, spec.train_scenes, spec.test_scenes, force=True,
-                          max_objects=spec.max_objects))
+                          max_objects=spec.max_objects, questions_per_image=spec.questions_per_image))
     return folder
 
 

@@ -26,11 +26,11 @@ def _smollm2(**kw: Any):
     return load_smollm2(**kw)
 
 
-def _efficientnet(feature_layer: int):
+def _efficientnet(feature_layer: int, early_block: int | None = None):
     def load(**kw: Any):
         from tunebench.components.vision import load_efficientnet_lite0
 
-        return load_efficientnet_lite0(feature_layer=feature_layer, **kw)
+        return load_efficientnet_lite0(feature_layer=feature_layer, early_block=early_block, **kw)
 
     return load
 
@@ -47,6 +47,9 @@ REGISTRY: dict[str, ComponentSpec] = {
         ComponentSpec("smollm2-135m-instruct", "llm", "SmolLM2-135M-Instruct (GGUF Q4_1, de-quantized)", _smollm2),
         ComponentSpec("efficientnet-lite0", "vision", "EfficientNet-Lite0, ImageNet, last block: 49 tokens x 320",
                       _efficientnet(-2)),
+        ComponentSpec("efficientnet-lite0-block4", "vision",
+                      "EfficientNet-Lite0, ImageNet, last block + block 4 averaged onto its cells: 49 tokens x 360",
+                      _efficientnet(-2, early_block=4)),
         ComponentSpec("efficientnet-lite0-head", "vision", "EfficientNet-Lite0, ImageNet, head: 49 tokens x 1280",
                       _efficientnet(-1)),
         ComponentSpec("all-minilm-l6-v2", "embedder", "all-MiniLM-L6-v2 sentence embedder, 384 dims", _minilm),

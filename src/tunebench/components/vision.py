@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -75,30 +76,39 @@ class EfficientNetLiteTower(VisionTower):
     the head, and a LLaVA stage 1 on 1,280 captions names 2x as many objects correctly in its captions.
     """
 
-    def __init__(self, net: nn.Module, weights_hash: str, feature_layer: int = -2):
+    def __init__(self, net: nn.Module, weights_hash: str, feature_layer: int = -2, early_block: int | None = None):
         super().__init__()
         dims = {-1: 1280, -2: 320}
         if feature_layer not in dims:
             raise UserError(f"EfficientNet-Lite0 feature_layer: -1 (head) or -2 (last block), not {feature_layer}")
+        if early_block is not None and feature_layer != -2:
+            raise UserError("an early block joins the last block's features (feature_layer -2), not the head's")
         self.net = net
         self.feature_layer = feature_layer
-        self.name = "efficientnet-lite0" if feature_layer == -2 else "efficientnet-lite0-head"
-        self.hidden_size = dims[feature_layer]
+        self.early_block = early_block
+        early = f"-block{early_block}" if early_block is not None else ""
+        self.name = ("efficientnet-lite0" if feature_layer == -2 else "efficientnet-lite0-head") + early
+        early_dim = net._blocks[early_block]._project_conv.out_channels if early_block is not None else 0
+        self.hidden_size = dims[feature_layer] + early_dim
         self.num_tokens = 49
         # The feature cache and run records key on this: each layer's features stay apart, and none reuses an
         # entry written before the layer was a choice (those held the head's features under the bare hash).
-        self.weights_hash = f"{weights_hash}:layer{feature_layer}"
+        self.weights_hash = f"{weights_hash}:layer{feature_layer}" + early
         # EfficientNet-Lite was trained on inputs scaled as (x - 127) / 128.
         self.preprocess = ImagePreprocess(224, (127.0 / 255,) * 3, (128.0 / 255,) * 3)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         net = self.net
         if self.feature_layer == -1:
-            grid = net.extract_features(pixel_values)  # (B, 1280, 7, 7)
-        else:
-            grid = net._swish(net._bn0(net._conv_stem(pixel_values)))
-            for block in net._blocks:  # no drop-connect: the tower is frozen, in eval mode
-                grid = block(grid)  # ends at (B, 320, 7, 7)
+            return net.extract_features(pixel_values).flatten(2).transpose(1, 2)  # (B, 49, 1280)
+        grid = net._swish(net._bn0(net._conv_stem(pixel_values)))
+        early = None
+        for i, block in enumerate(net._blocks):  # no drop-connect: the tower is frozen, in eval mode
+            grid = block(grid)  # ends at (B, 320, 7, 7)
+            if i == self.early_block:
+                early = grid
+        if early is not None:  # an early level (Dense Connector style), averaged onto the last grid's cells
+            grid = torch.cat([grid, F.adaptive_avg_pool2d(early, grid.shape[-1])], dim=1)
         return grid.flatten(2).transpose(1, 2)
 
     def classify(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -113,7 +123,8 @@ def _convert_efficientnet(out: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / "model.safetensors"))
 
 
-def load_efficientnet_lite0(allow_pickle: bool = False, feature_layer: int = -2) -> EfficientNetLiteTower:
+def load_efficientnet_lite0(allow_pickle: bool = False, feature_layer: int = -2,
+                            early_block: int | None = None) -> EfficientNetLiteTower:
     """The bundled tower. (`allow_pickle` is accepted for a uniform signature: the package's .pth is read
     with torch's weights-only loader, which runs no code, and converted once to safetensors.)"""
     from efficientnet_lite_pytorch import EfficientNet
@@ -121,7 +132,7 @@ def load_efficientnet_lite0(allow_pickle: bool = False, feature_layer: int = -2)
     folder, hit = cached_entry("efficientnet-lite0-imagenet-v1", _convert_efficientnet)
     net = EfficientNet.from_name("efficientnet-lite0")
     net.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
-    tower = EfficientNetLiteTower(net, entry_hash(folder), feature_layer)
+    tower = EfficientNetLiteTower(net, entry_hash(folder), feature_layer, early_block)
     tower.cache_hit = hit
     return tower.freeze()
 

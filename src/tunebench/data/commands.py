@@ -22,6 +22,7 @@ def shapes(
     workers: int = typer.Option(1, "--workers", help="Rendering processes (output is identical for any)."),
     force: bool = typer.Option(False, "--force", help="Replace an earlier shapes output in --out."),
     max_objects: int = typer.Option(6, "--max-objects", help="Objects per scene: 1 to this many (at most 6)."),
+    questions_per_image: int = typer.Option(4, "--questions-per-image", help="Stage-2 questions per image."),
 ) -> None:
     """Render the Shapes world and write training and evaluation files in the public formats."""
     import time
@@ -30,7 +31,7 @@ def shapes(
 
     start = time.perf_counter()
     manifest = generate(ShapesConfig(out, seed, train, test, image_size, texture, max(1, workers), force,
-                                      max_objects))
+                                      max_objects, questions_per_image))
     seconds = time.perf_counter() - start
     console.print(f"wrote {train} train + {test} test scenes to {out} in {seconds:.1f} s", soft_wrap=True)
     for task, head in manifest["blind_baseline"].items():

@@ -26,6 +26,7 @@ class VLMConfig:
     max_length: int = 384
     qformer: QFormerConfig = field(default_factory=QFormerConfig)
     train_qformer: bool = False  # InstructBLIP-style ablation; MiniGPT-4 keeps it frozen
+    pixel_shuffle: int = 1  # LLaVA: merge each k x k block of grid cells into one image token (1 = LLaVA-1.5)
     allow_pickle: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,29 +2,59 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tunebench.models.qformer import QFormer
 
 
+def pixel_shuffle(features: torch.Tensor, factor: int) -> torch.Tensor:
+    """(B, side*side, D) grid -> (B, ceil(side/factor)**2, D*factor**2): each factor x factor block of cells
+    becomes one token holding all their features (nanoVLM / SmolVLM / Idefics3). An odd grid is zero-padded."""
+    if factor == 1:
+        return features
+    batch, n, dim = features.shape
+    side = math.isqrt(n)
+    if side * side != n:
+        raise ValueError(f"pixel shuffle needs a square grid of tokens, got {n}")
+    out = math.ceil(side / factor)
+    grid = features.reshape(batch, side, side, dim)
+    pad = out * factor - side
+    grid = F.pad(grid, (0, 0, 0, pad, 0, pad))
+    grid = grid.reshape(batch, out, factor, out, factor, dim).permute(0, 1, 3, 2, 4, 5)
+    return grid.reshape(batch, out * out, factor * factor * dim)
+
+
+def shuffled_tokens(n: int, factor: int) -> int:
+    """Tokens a `factor` pixel shuffle leaves of an n-token square grid."""
+    return math.ceil(math.isqrt(n) / factor) ** 2 if factor > 1 else n
+
+
 class MlpProjector(nn.Module):
     """LLaVA-1.5's `mlp2x_gelu`: Linear -> GELU -> Linear, one output token per image feature token.
 
+    With `shuffle` > 1 the grid is pixel-shuffled first (fewer, wider tokens), as nanoVLM's projector does.
     Attribute names follow transformers' LlavaMultiModalProjector so export is a plain copy.
     """
 
-    def __init__(self, vision_dim: int, llm_dim: int):
+    def __init__(self, vision_dim: int, llm_dim: int, shuffle: int = 1):
         super().__init__()
-        self.linear_1 = nn.Linear(vision_dim, llm_dim)
+        self.shuffle = shuffle
+        self.linear_1 = nn.Linear(vision_dim * shuffle * shuffle, llm_dim)
         self.act = nn.GELU()
         self.linear_2 = nn.Linear(llm_dim, llm_dim)
+
+    def output_tokens(self, input_tokens: int) -> int:
+        return shuffled_tokens(input_tokens, self.shuffle)
 
     def frozen_part(self, features: torch.Tensor) -> torch.Tensor:
         return features
 
     def trainable_part(self, stem: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(self.act(self.linear_1(stem)))
+        return self.linear_2(self.act(self.linear_1(pixel_shuffle(stem, self.shuffle))))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.trainable_part(self.frozen_part(features))
@@ -39,6 +69,9 @@ class QFormerConnector(nn.Module):
         self.train_qformer = train_qformer
         self.proj = nn.Linear(qformer.hidden_size, llm_dim)
         qformer.requires_grad_(train_qformer)
+
+    def output_tokens(self, input_tokens: int) -> int:
+        return self.qformer.cfg.num_query_tokens
 
     def frozen_part(self, features: torch.Tensor) -> torch.Tensor:
         """What a cache may hold: the Q-Former output when it is frozen, else the raw features."""

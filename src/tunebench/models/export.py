@@ -32,6 +32,9 @@ def _exportable(model: VisionLanguageModel) -> HFVisionTower:
     if model.cfg.arch != "llava" or not isinstance(model.connector, MlpProjector):
         raise UserError(f"only LLaVA models export to hf-llava; this run is '{model.cfg.arch}' "
                         "(the MiniGPT-4 Q-Former has no llava-hf equivalent)")
+    if model.connector.shuffle != 1:
+        raise UserError(f"hf-llava export needs pixel_shuffle 1 (llava-hf has no pixel shuffle); this run uses "
+                        f"{model.connector.shuffle}")
     tower = model.tower
     if not isinstance(tower, HFVisionTower) or tower.encoder.config.model_type not in TOWER_TYPES:
         raise UserError(f"hf-llava export needs a Hugging Face CLIP or SigLIP vision tower, not "

@@ -43,9 +43,7 @@ class VisionLanguageModel(nn.Module):
 
     @property
     def num_image_tokens(self) -> int:
-        if isinstance(self.connector, QFormerConnector):
-            return self.connector.qformer.cfg.num_query_tokens
-        return self.tower.num_tokens
+        return self.connector.output_tokens(self.tower.num_tokens)
 
     @property
     def device(self) -> torch.device:
@@ -247,7 +245,7 @@ def add_image_token(tokenizer: PreTrainedTokenizerBase, llm: PreTrainedModel) ->
 
 def build_connector(cfg: VLMConfig, vision_dim: int, llm_dim: int) -> nn.Module:
     if cfg.arch == "llava":
-        return MlpProjector(vision_dim, llm_dim)
+        return MlpProjector(vision_dim, llm_dim, cfg.pixel_shuffle)
     from tunebench.models.qformer import QFormer
 
     return QFormerConnector(QFormer(cfg.qformer, vision_dim), llm_dim, cfg.train_qformer)

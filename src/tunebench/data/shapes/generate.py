@@ -45,10 +45,13 @@ class ShapesConfig:
     workers: int = 1
     force: bool = False
     max_objects: int = MAX_OBJECTS  # objects per scene, 1 to this many: the world's difficulty
+    questions_per_image: int = trainsets.QUESTIONS_PER_IMAGE  # stage-2 questions per training image
 
     def check(self) -> None:
         if self.train < 1 or self.test < 1:
             raise DataError("--train and --test must be at least 1")
+        if self.questions_per_image < 1:
+            raise DataError(f"--questions-per-image must be at least 1, got {self.questions_per_image}")
         if not 1 <= self.max_objects <= MAX_OBJECTS:
             raise DataError(f"--max-objects must be between 1 and {MAX_OBJECTS}, got {self.max_objects}")
         if not 64 <= self.image_size <= 1024:
@@ -100,7 +103,8 @@ def _write_train(cfg: ShapesConfig, scenes: list[Scene]) -> dict[str, Any]:
     train_dir = cfg.out / "train"
     write_llava(train_dir / "pretrain_plain.json",
                 trainsets.pretrain_records(scenes, "train", cfg.texture, cfg.seed))
-    write_llava(train_dir / "instruct_mix.json", trainsets.instruct_records(scenes, "train", cfg.texture, cfg.seed))
+    write_llava(train_dir / "instruct_mix.json",
+                trainsets.instruct_records(scenes, "train", cfg.texture, cfg.seed, cfg.questions_per_image))
     ccsbu.write_ccsbu(train_dir / "cc_sbu_align", trainsets.ccsbu_items(scenes, cfg.texture, cfg.seed))
     return {
         "pretrain": {"format": "llava", "file": "train/pretrain_plain.json", "image_folder": "images"},

@@ -16,8 +16,7 @@ from tunebench.data.shapes.select import select_questions
 from tunebench.data.shapes.text import CAPTION_PROMPTS, DETAIL_PROMPTS, caption, description
 from tunebench.data.shapes.world import Scene
 
-QUESTIONS_PER_IMAGE = 4
-MAX_TURNS = 4  # question-answer pairs per conversation record
+QUESTIONS_PER_IMAGE = 4  # the default; all of an image's questions go in one multi-turn record
 CONVERSATIONAL_SHARE = 0.25  # records answered in full sentences instead of single words
 DETAIL_SHARE = 0.5  # scenes that also get a detailed-description record
 
@@ -36,10 +35,10 @@ def pretrain_records(scenes: Sequence[Scene], image_prefix: str, texture: bool, 
     } for scene in scenes]
 
 
-def _qa_records(scene: Scene, qas: list[QA], image: str, rng: random.Random) -> list[dict[str, Any]]:
+def _qa_records(scene: Scene, qas: list[QA], image: str, rng: random.Random, max_turns: int) -> list[dict[str, Any]]:
     records = []
-    for part, start in enumerate(range(0, len(qas), MAX_TURNS)):
-        chunk = qas[start:start + MAX_TURNS]
+    for part, start in enumerate(range(0, len(qas), max_turns)):
+        chunk = qas[start:start + max_turns]
         conversational = rng.random() < CONVERSATIONAL_SHARE
         turns = []
         for j, qa in enumerate(chunk):
@@ -51,9 +50,11 @@ def _qa_records(scene: Scene, qas: list[QA], image: str, rng: random.Random) -> 
     return records
 
 
-def instruct_records(scenes: Sequence[Scene], image_prefix: str, texture: bool, seed: int) -> list[dict]:
-    """Multi-turn short-answer and yes/no questions (balanced) plus detailed descriptions."""
-    qas = select_questions(scenes, list(QTYPES), QUESTIONS_PER_IMAGE, seed, "instruct")
+def instruct_records(scenes: Sequence[Scene], image_prefix: str, texture: bool, seed: int,
+                     per_image: int = QUESTIONS_PER_IMAGE) -> list[dict]:
+    """Multi-turn short-answer and yes/no questions (balanced, about `per_image` per scene, packed into one
+    record per image: more supervision per image token) plus detailed descriptions."""
+    qas = select_questions(scenes, list(QTYPES), per_image, seed, "instruct")
     by_image: dict[int, list[QA]] = defaultdict(list)
     for qa in qas:
         by_image[qa.image_id].append(qa)
@@ -63,7 +64,7 @@ def instruct_records(scenes: Sequence[Scene], image_prefix: str, texture: bool, 
         image = f"{image_prefix}/{scene.file}"
         mine = by_image.get(scene.image_id, [])
         rng.shuffle(mine)
-        records += _qa_records(scene, mine, image, rng)
+        records += _qa_records(scene, mine, image, rng, per_image)
         if rng.random() < DETAIL_SHARE:
             prompt = rng.choice(DETAIL_PROMPTS)
             records.append({"id": f"shapes-detail-{scene.image_id:06d}", "image": image, "conversations": [

@@ -225,7 +225,7 @@ def test_verdict_says_which_design_reaches_a_common_score_with_less_compute():
                for s, f, w, m in ((0, 1e14, 60, 10.0), (5, 2e14, 120, 40.0), (10, 3e14, 180, 60.0))]
     curve_b = [{"step": s, "flops": f, "train_wall_s": w, "scores": {"vqav2": m, "gqa": m}, "mean": m}
                for s, f, w, m in ((0, 2e14, 90, 5.0), (5, 4e14, 200, 20.0), (10, 8e14, 300, 45.0))]
-    results["arms"]["a"]["curve"], results["arms"]["b"]["curve"] = curve_a, curve_b
+    results["arms"]["a"]["learning_curve"], results["arms"]["b"]["learning_curve"] = curve_a, curve_b
     results["comparison"]["compute"] = compute_to_reach({"a": curve_a, "b": curve_b})
     assert results["comparison"]["compute"]["target"] == 45.0  # the lower final score: both reach it
     assert results["comparison"]["compute"]["reached"]["a"]["flops"] == 3e14  # A's first point at or above 45

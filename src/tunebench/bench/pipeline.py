@@ -187,7 +187,7 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
     reliance = image_reliance_arm(cfg, final_model, evals, arm_dir / "eval") if cfg.reliance_questions else {}
     qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
     return {"train": summaries, "qformer": qsummary, "eval": evaluations, "image_reliance": reliance,
-            "recipe": recipe.to_dict(), "curve": curve_points(arm_dir / last, summaries, qsummary, last)}
+            "recipe": recipe.to_dict(), "learning_curve": curve_points(arm_dir / last, summaries, qsummary, last)}
 
 
 def _lazy_model(run: Path, tower) -> Callable[[], Any]:

@@ -81,12 +81,12 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
             "config": first["recipe"],
             "changes": _changes(cfg, arm),
             "image_reliance": first.get("image_reliance") or {},
-            "curve": first.get("curve") or [],
+            "learning_curve": first.get("learning_curve") or [],
         }
     main = [a for a in cfg.arms if not a.ablation][:2]
     comparison = _compare(cfg, main, tasks, rows) if len(main) == 2 else {}
     if comparison:
-        comparison["compute"] = compute_to_reach({a.name: arms[a.name]["curve"] for a in main})
+        comparison["compute"] = compute_to_reach({a.name: arms[a.name]["learning_curve"] for a in main})
     return {
         "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
         "parts": _parts(cfg, raw["arms"][cfg.arms[0].name][cfg.seeds[0]]),
@@ -123,8 +123,12 @@ def breakdown(task: str, summary: dict) -> dict[str, float]:
         return {k: v["score"] for k, v in summary.get("subtasks", {}).items()}
     if task == "pope":
         splits = summary.get("splits", {})
-        return {f"{k} F1": v["f1"] for k, v in splits.items()} | {f"{k} yes-ratio": v["yes_ratio"]
-                                                                   for k, v in splits.items()}
+        exact = summary.get("exact_match") or {}
+        return ({f"{k} F1": v["f1"] for k, v in splits.items()} | {f"{k} yes-ratio": v["yes_ratio"]
+                                                                    for k, v in splits.items()}
+                | {"pooled F1": summary["pooled"]["f1"]}
+                | ({"exact-match mean F1": exact["mean_f1"], "exact-match pooled F1": exact["pooled"]["f1"]}
+                   if exact else {}))
     return {}
 
 

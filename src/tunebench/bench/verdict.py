@@ -123,7 +123,7 @@ def _compute_sentences(results: dict) -> list[str]:
              for name, r in found["reached"].items()]
     (fast, rf), (_, rs) = sorted(found["reached"].items(), key=lambda kv: kv[1]["flops"])
     ratio = rs["flops"] / rf["flops"] if rf["flops"] else float("inf")
-    tasks = " and ".join(TASK_LABELS.get(t, t) for t in arms[fast]["curve"][-1]["scores"])
+    tasks = " and ".join(TASK_LABELS.get(t, t) for t in arms[fast]["learning_curve"][-1]["scores"])
     line = (f"Learning curves (mean of {tasks} on a fixed subset, scored during the last stage): to reach "
             f"{target:.1f}, the lower of the final scores, {'; '.join(parts)}; {arms[fast]['label']} got there with "
             f"{ratio:.1f}x less compute.")

@@ -52,7 +52,7 @@ def accuracy_vs_cost(results: dict) -> str:
 
 def learning_curves(results: dict) -> str | None:
     """Curve-subset score against training FLOPs and against training time, one line per arm."""
-    arms = {name: arm for name, arm in results["arms"].items() if arm.get("curve")}
+    arms = {name: arm for name, arm in results["arms"].items() if arm.get("learning_curve")}
     if not arms:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), squeeze=False)
@@ -60,7 +60,7 @@ def learning_curves(results: dict) -> str | None:
     axis_of = (("flops", 1e15, "training PFLOP (est.)"), ("train_wall_s", 60, "training time (min)"))
     for ax, (key, unit, xlabel) in zip(axes[0], axis_of, strict=True):
         for arm in arms.values():
-            points = arm["curve"]
+            points = arm["learning_curve"]
             ax.plot([p[key] / unit for p in points], [p["mean"] for p in points], marker="o", label=arm["label"])
         if blind:
             ax.axhline(sum(blind.values()) / len(blind), ls="--", color="grey", lw=1, label="blind baseline")

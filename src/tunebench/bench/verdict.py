@@ -70,10 +70,9 @@ def _evidence_sentences(results: dict[str, Any]) -> list[str]:
     if weak:
         return [f"Weak evidence: {'; '.join(weak)}. Where a design is not clearly above blind, or its answers barely "
                 "depend on the image, the comparison below reflects language priors more than the connectors."]
-    return [f"Both designs use the image: each is clearly above the blind baseline on every benchmark (95% interval) "
-            f"and its image-use gap is at least {LOOKS_AT_IMAGE_NATS} nats per token." if len(main) > 1 else
-            "The design uses the image: it is clearly above the blind baseline on every benchmark (95% interval) "
-            f"and its image-use gap is at least {LOOKS_AT_IMAGE_NATS} nats per token."]
+    subject = "Both designs use the image: each is" if len(main) > 1 else "The design uses the image: it is"
+    return [f"{subject} clearly above the blind baseline on every benchmark (95% interval) and its image-use gap is "
+            f"at least {LOOKS_AT_IMAGE_NATS} nats per token."]
 
 
 def _mean_gap(arm: dict) -> float | None:
@@ -127,8 +126,9 @@ def _compute_sentences(results: dict) -> list[str]:
     line = (f"Learning curves (mean of {tasks} on a fixed subset, scored during the last stage): to reach "
             f"{target:.1f}, the lower of the final scores, {'; '.join(parts)}; {arms[fast]['label']} got there with "
             f"{ratio:.1f}x less compute.")
-    if blind and target <= sum(blind.values()) / len(blind):
-        line += (f" That score is not above the blind baseline on this subset ({sum(blind.values()) / len(blind):.1f}),"
+    blind_mean = sum(blind.values()) / len(blind) if blind else None
+    if blind_mean is not None and target <= blind_mean:
+        line += (f" That score is not above the blind baseline on this subset ({blind_mean:.1f}),"
                  " so this compares how fast the designs learn the answer format, not how fast they learn to see.")
     return [line]
 

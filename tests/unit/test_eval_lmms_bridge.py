@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import importlib
 import importlib.util
+import json
 import sys
 import tomllib
 import types
@@ -18,9 +19,10 @@ import torch
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.core.errors import DataError, UserError
 from tunebench.data.records import IMAGE_TOKEN, Turn
-from tunebench.evaluation import lmms_bridge
+from tunebench.evaluation import lmms_bridge, lmms_plugin
 from tunebench.evaluation.engine import answer_ids, predict
 from tunebench.evaluation.lmms_bridge import TunebenchLMM, parse_model_args
+from tunebench.evaluation.lmms_tasks import doc_to_visual, write_tasks
 from tunebench.evaluation.tasks import get_task, load_task_records
 from tunebench.models.batching import pad_batch
 from tunebench.models.checkpoint import save_run
@@ -113,19 +115,20 @@ def test_each_image_is_prefilled_once_for_all_its_requests(root, run_dir, monkey
     assert len(prefilled) == images
 
 
-def whole_prompt_loglikelihood(lm: TunebenchLMM, question: str, image, continuation: str) -> float:
-    """log p(continuation | image, question) from one forward pass over the whole prompt (no shared prefix)."""
+def whole_prompt_loss(lm: TunebenchLMM, question: str, image, continuation: str) -> float:
+    """-log p(continuation | image, question) per continuation token, from one forward pass over the whole
+    prompt (no shared prefix)."""
     model = lm.model
     ids = model.encode([Turn("human", f"{IMAGE_TOKEN}\n{question}")], for_generation=True)["input_ids"]
     cont = answer_ids(model, continuation)
     batch = pad_batch([{"input_ids": ids + cont, "stem": lm._stems([image])[0]}], model.tokenizer.pad_token_id)
     with torch.inference_mode():
         logprobs = model.logits(batch)[0, -len(cont) - 1 : -1].log_softmax(-1)
-    return float(logprobs.gather(-1, torch.tensor(cont)[:, None]).sum())
+    return -float(logprobs.gather(-1, torch.tensor(cont)[:, None]).sum()) / len(cont)
 
 
 @pytest.mark.parametrize("template", ["model's own", "plain"])
-def test_loglikelihood_equals_a_whole_prompt_forward_pass(root, run_dir, template):
+def test_loglikelihood_is_the_loss_of_a_whole_prompt_forward_pass(root, run_dir, template):
     task = get_task("pope")
     records = load_task_records(task, [root / "world"])[:8]
     lm = bridge(run_dir, 4, records)
@@ -136,8 +139,8 @@ def test_loglikelihood_equals_a_whole_prompt_forward_pass(root, run_dir, templat
         assert ids[-1] == lm.model.image_token_id
     answers = ["Yes", "No", "a small red square"]  # continuations of different lengths in one batch
     requests = [Request((task.question(r), answers[i % 3], visual, i, "shapes", "test")) for i, r in enumerate(records)]
-    got = [lp for lp, _ in lm.loglikelihood(requests)]
-    want = [whole_prompt_loglikelihood(lm, task.question(r), open_image(r.image), answers[i % 3])
+    got = [loss for loss, _ in lm.loglikelihood(requests)]
+    want = [whole_prompt_loss(lm, task.question(r), open_image(r.image), answers[i % 3])
             for i, r in enumerate(records)]
     assert got == pytest.approx(want, abs=1e-4)
 
@@ -165,8 +168,10 @@ def test_loglikelihood_ranks_answers_like_tunebench_eval(root, run_dir):
         requests.append(Request((task.question(r), lambda doc: " No ", visual, i, "shapes", "test")))
     lm = bridge(run_dir, 16, records)
     scores = lm.loglikelihood(requests)
-    assert all(isinstance(lp, float) and lp < 0 and isinstance(greedy, bool) for lp, greedy in scores)
-    picked = ["Yes" if scores[2 * i][0] > scores[2 * i + 1][0] else "No" for i in range(len(records))]
+    assert all(isinstance(loss, float) and loss > 0 and isinstance(greedy, bool) for loss, greedy in scores)
+    # tunebench eval ranks by the summed log p; the loss is its mean over the candidate's tokens
+    yes, no = (len(answer_ids(lm.model, c)) for c in ("Yes", "No"))
+    picked = ["Yes" if scores[2 * i][0] * yes < scores[2 * i + 1][0] * no else "No" for i in range(len(records))]
     want = {p.record.id: p.raw for p in predict(lm.model, task, records, batch_size=16, scoring="likelihood")}
     assert picked == [want[r.id] for r in records]
     assert len(set(picked)) == 2
@@ -191,13 +196,32 @@ def test_is_greedy_says_whether_greedy_decoding_starts_with_the_continuation(roo
     assert [greedy for _, greedy in lm.loglikelihood(requests)] == expected
 
 
-def test_one_image_per_prompt(root, run_dir):
+def test_user_errors_end_the_process_with_one_line(root, run_dir, tmp_path):
+    """Inside lmms-eval a DataError would become a traceback and exit status 0; SystemExit passes through."""
     records = load_task_records(get_task("pope"), [root / "world"])[:1]
     lm = bridge(run_dir, 4, records)
-    with pytest.raises(DataError, match="one image per prompt"):
+    with pytest.raises(SystemExit, match=r"^error: shapes doc 0: 2 visuals .*one image per prompt"):
         lm.generate_until([Request(("q", {}, lambda doc: [doc["image"]] * 2, 0, "shapes", "test"))])
-    with pytest.raises(DataError, match="no document 5"):
+    with pytest.raises(SystemExit, match="no document 5"):
         lm.generate_until([Request(("q", {}, visual, 5, "shapes", "test"))])
+    with pytest.raises(SystemExit, match=r"^error: .*nowhere"):
+        TunebenchLMM.create_from_arg_string(f"run={tmp_path / 'nowhere'}")
+
+
+def test_a_missing_image_names_the_file_and_the_sample(root, run_dir, tmp_path):
+    task = get_task("pope")
+    records = load_task_records(task, [root / "world"])[:2]
+    names = write_tasks({"pope": records}, tmp_path / "tasks")
+    assert names == ["tunebench_pope", "tunebench_pope_choice"]
+    docs = [json.loads(line) for line in (tmp_path / "tasks" / "tunebench_pope.jsonl").read_text().splitlines()]
+    assert doc_to_visual(docs[0])[0].size == open_image(records[0].image).size
+    missing = {**docs[0], "image": "images/test/gone.png"}
+    lm = bridge(run_dir, 4, records)
+    lm.task_dict = {"pope": {"test": [missing]}}
+    with pytest.raises(SystemExit, match=rf"^error: sample {records[0].id}: image not found: 'images/test/gone.png'"):
+        lm.generate_until([Request((task.question(records[0]), {}, doc_to_visual, 0, "pope", "test"))])
+    with pytest.raises(DataError, match="leave the image folder"):
+        doc_to_visual({**docs[0], "image": "../outside.png"})
 
 
 def test_model_args_parsing():
@@ -263,7 +287,7 @@ def test_with_lmms_eval_the_class_registers_as_tunebench(monkeypatch):
     assert copy.HAVE_LMMS_EVAL
     assert modules["lmms_eval.api.registry"].MODEL_REGISTRY["tunebench"] is copy.TunebenchLMM
     assert issubclass(copy.TunebenchLMM, modules["lmms_eval.api.model"].lmms)
-    entry = copy.manifest()
+    entry = lmms_plugin.manifest()
     assert (entry.model_id, entry.chat_class_path) == ("tunebench", None)
     module_name, _, cls_name = entry.simple_class_path.rpartition(".")
     assert getattr(importlib.import_module(module_name), cls_name) is TunebenchLMM
@@ -273,5 +297,16 @@ def test_pyproject_declares_the_entry_point():
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     target = pyproject["project"]["entry-points"]["lmms_eval.models"]["tunebench"]
     module_name, _, attr = target.partition(":")
-    assert getattr(importlib.import_module(module_name), attr) is lmms_bridge.manifest
+    assert getattr(importlib.import_module(module_name), attr) is lmms_plugin.manifest
     assert "lmms-eval" in " ".join(pyproject["project"]["optional-dependencies"]["lmms"])
+
+
+def test_a_torchvision_that_cannot_be_imported_is_named_in_one_line(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "torchvision" else None)
+
+    def broken(name):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ImportError, match=r"^torchvision \S+ cannot be imported beside torch .*nms.*pip uninstall"):
+        lmms_plugin.manifest()

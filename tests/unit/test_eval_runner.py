@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -169,3 +170,22 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(root):
     assert got["timing"]["samples_predicted"] == total - len(before)
     by_id = {r["id"]: r for r in jsonl_rows(reference / "samples.jsonl")}
     assert all(r["raw"] == by_id[r["id"]]["raw"] for r in rows)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "not an image"])
+def test_a_missing_or_unreadable_image_is_one_line_naming_file_and_record(root, tmp_path, damage):
+    world = tmp_path / "world"
+    shutil.copytree(root / "world", world)
+    records = load_task_records(get_task("vqav2"), [world])
+    victim = Path(records[0].image)
+    victim.unlink() if damage == "deleted" else victim.write_bytes(b"not a png")
+    first = records[0]  # the first record that uses the image is named
+    proc = subprocess.run(cli(["eval", root / "run", "--task", "vqav2", "--data", world, "--out", tmp_path / "out"]),
+                          capture_output=True, text=True, env=subprocess_env(root / "cache"))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    # a deleted file's record names it with the loader's default suffix (.jpg): stem and record are what count
+    assert lines[0].startswith(f"error: record {first.id}: {victim.with_suffix('')}") and (
+        "not found" in lines[0] if damage == "deleted" else "cannot decode" in lines[0])
+    assert not (tmp_path / "out").exists()  # nothing written before the check

@@ -32,6 +32,7 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     """Training and evaluation records (generated Shapes world unless the config names a user's files)."""
     from tunebench.bench.curves import curve_records
     from tunebench.bench.results import skill_scores
+    from tunebench.data.imagecheck import check_record_images
     from tunebench.data.shapes.baseline import blind_baseline, blind_rows
     from tunebench.evaluation.tasks import get_task, load_task_records
 
@@ -49,6 +50,7 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
         evals = {t: load_task_records(get_task(t), [shapes]) for t in TASK_NAMES}
     train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
     whole, evals = evals, {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
+    check_record_images(r for records in evals.values() for r in records)  # training images are validated on load
     # Fitted on the whole file, scored on exactly the questions the arms answer: a like-for-like comparison.
     baselines = {t: blind_baseline(records, t, fit=whole[t])
                  for t, records in evals.items() if t in TASK_NAMES and all(r.answers for r in records)}

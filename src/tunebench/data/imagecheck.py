@@ -5,9 +5,13 @@ must decode without being absurdly large (its pixel count is read from the heade
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from PIL import Image, UnidentifiedImageError
+
+from tunebench.core.errors import DataError
+from tunebench.data.records import Record
 
 DEFAULT_MAX_PIXELS = 40_000_000  # below Pillow's own bomb limit, far above any real training image
 
@@ -59,3 +63,19 @@ def check_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, decode: bool =
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise ImageProblem(f"cannot decode the image: {exc}") from exc
     return width, height
+
+
+def check_record_images(records: Iterable[Record], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Every image the records name exists and is a readable image (its header; each file once); otherwise a
+    one-line DataError naming the file and the first record that uses it."""
+    seen: set[str] = set()
+    for record in records:
+        if not record.image or record.image in seen:
+            continue
+        seen.add(record.image)
+        try:
+            if not Path(record.image).is_file():
+                raise ImageProblem("image not found")
+            check_image(Path(record.image), max_pixels, decode=False)
+        except (ImageProblem, OSError) as exc:
+            raise DataError(f"{record.image}: {exc}", where=f"record {record.id}") from None

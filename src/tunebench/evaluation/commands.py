@@ -39,5 +39,25 @@ def eval_command(
                   f"({results['timing']['predict_s']:.1f} s) -> {out / 'results.json'}")
 
 
+def lmms_tasks_command(
+    data: list[Path] = typer.Argument(..., help="A Shapes folder, or one benchmark's files (with --task)."),
+    out: Path = typer.Option(..., help="Folder for lmms-eval's --include_path (YAMLs + data)."),
+    task: list[str] = typer.Option([], help="Benchmarks to write (repeatable; default: all a Shapes folder has)."),
+    image_folder: Path | None = typer.Option(None, help="Image folder of the benchmark files."),
+    limit: int | None = typer.Option(None, help="Only the first N samples of each benchmark."),
+) -> None:
+    """Write lmms-eval task files for tunebench data (run them with lmms-eval --include_path OUT)."""
+    from tunebench.evaluation.lmms_tasks import BENCHMARKS, write_tasks
+    from tunebench.evaluation.tasks import get_task, load_task_records
+
+    names = task or list(BENCHMARKS)
+    records = {name: load_task_records(get_task(name), data, image_folder)[:limit] for name in names}
+    written = write_tasks(records, out)
+    console.print(f"lmms-eval tasks {', '.join(written)} ({sum(map(len, records.values()))} samples) -> {out}\n"
+                  f"  lmms-eval --model tunebench --model_args run=RUN --tasks {','.join(written)} "
+                  f"--include_path {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
+    app.command("lmms-tasks")(lmms_tasks_command)

@@ -1,12 +1,13 @@
 """lmms-eval model "tunebench": evaluate any tunebench run (or llava-hf checkpoint) inside lmms-eval.
 
-    pip install 'tunebench[lmms]'
-    lmms-eval --model tunebench --model_args run=RUN_DIR,batch_size=16 --tasks pope,mme
+    make lmms          # lmms-eval in its own environment (docs/lmms-eval.md)
+    lmms-eval --model tunebench --model_args run=RUN_DIR,batch_size=16 --tasks tunebench_pope \
+        --include_path TASKS      # task files for tunebench data: `tunebench lmms-tasks` (lmms_tasks)
 
-lmms-eval 0.7 finds the class through the `lmms_eval.models` entry point (`manifest` below); with lmms-eval
-imported first, `register_model` registers it too. Requests follow lmms-eval's "simple" model protocol:
-`Instance.args` is (context, gen_kwargs, doc_to_visual, doc_id, task, split) for `generate_until` and
-(context, continuation_or_doc_to_target, doc_to_visual, doc_id, task, split) for `loglikelihood`; the
+lmms-eval 0.7 finds the class through the `lmms_eval.models` entry point (`lmms_plugin.manifest`); with
+lmms-eval imported first, `register_model` registers it too. Requests follow lmms-eval's "simple" model
+protocol: `Instance.args` is (context, gen_kwargs, doc_to_visual, doc_id, task, split) for `generate_until`
+and (context, continuation_or_doc_to_target, doc_to_visual, doc_id, task, split) for `loglikelihood`; the
 image comes from `doc_to_visual(self.task_dict[task][split][doc_id])`.
 
 Inference is tunebench's own engine (`evaluation.engine.run_batches`): one image per prompt through the
@@ -14,12 +15,15 @@ frozen path in fixed chunks, each image's prompt prefix prefilled once and share
 left-padded batches with positions from the attention mask, greedy decoding. Results do not depend on
 `batch_size`.
 One process (device from `device=`, else CUDA when present); lmms-eval's multi-process launch is not used.
+A user error (bad run folder, missing image) ends the process with one line and exit status 1: lmms-eval
+would log a traceback and exit 0.
 Without lmms-eval installed the module still imports, with a stand-in base class of the same interface.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -30,12 +34,11 @@ import torch
 from tunebench.core.errors import DataError, UserError
 from tunebench.data.records import IMAGE_TOKEN, Turn
 from tunebench.evaluation.engine import Prompt, answer_ids, run_batches, split_prompt
+from tunebench.evaluation.lmms_plugin import MODEL_ID
 from tunebench.models.features import CHUNK
 from tunebench.models.prefix import PrefixKV
 
 log = logging.getLogger(__name__)
-MODEL_ID = "tunebench"
-CLASS_PATH = "tunebench.evaluation.lmms_bridge.TunebenchLMM"
 # Requests are handled in fixed windows (their images' features held at once); the windows, not the batch
 # size, decide which images share a forward pass of the frozen path.
 WINDOW = 1024
@@ -82,11 +85,18 @@ except ImportError:  # the optional extra is not installed
         return lambda cls: cls
 
 
-def manifest():
-    """Entry point of group `lmms_eval.models` (lmms-eval >= 0.7): model id "tunebench" -> TunebenchLMM."""
-    from lmms_eval.models.registry_v2 import ModelManifest
+def exits_on_user_error(method: Callable) -> Callable:
+    """A UserError inside lmms-eval becomes one line on stderr and exit status 1 (SystemExit passes through
+    lmms-eval's `except Exception`, which would print a traceback and exit 0)."""
 
-    return ModelManifest(model_id=MODEL_ID, simple_class_path=CLASS_PATH)
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except UserError as exc:
+            raise SystemExit(f"error: {exc.one_line()}") from None
+
+    return wrapper
 
 
 def parse_model_args(text: str) -> dict[str, Any]:
@@ -117,6 +127,7 @@ class TunebenchLMM(_Base):
 
     is_simple = True
 
+    @exits_on_user_error
     def __init__(self, run: str, batch_size: int | str = 16, device: str | None = None, max_new_tokens: int = 16,
                  **unused: Any) -> None:
         super().__init__()
@@ -142,12 +153,16 @@ class TunebenchLMM(_Base):
         return self.batch_size_per_gpu
 
     # ----- lmms-eval API ------------------------------------------------------------------------------------
+    @exits_on_user_error
     def generate_until(self, requests: Sequence) -> list[str]:
         """Greedy answers; each stops at the template's end, `until` strings and `max_new_tokens`."""
         return [out for a in range(0, len(requests), WINDOW) for out in self._generate(requests[a : a + WINDOW])]
 
+    @exits_on_user_error
     def loglikelihood(self, requests: Sequence) -> list[tuple[float, bool]]:
-        """(log p(continuation | image, context), whether greedy decoding would produce it) per request.
+        """(mean negative log-likelihood per token of the continuation given image and context, whether greedy
+        decoding would produce it) per request: lmms-eval's models answer with the loss (its multiple_choice
+        takes the argmin), not with log p.
 
         The continuation is tokenized as the model writes an answer under its template (what training
         supervised), without the end-of-turn marker; surrounding whitespace is dropped.
@@ -198,7 +213,7 @@ class TunebenchLMM(_Base):
                 lp = logprobs[row, width - len(cont) :]
                 target = torch.tensor(cont, device=lp.device)
                 picked = lp.gather(-1, target[:, None]).squeeze(-1)
-                out.append((float(picked.sum()), bool((lp.argmax(-1) == target).all())))
+                out.append((-float(picked.mean()), bool((lp.argmax(-1) == target).all())))
             return out
 
         results: list[tuple[float, bool]] = [(0.0, False)] * len(prompts)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tunebench.core.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from tunebench.core.provenance import environment
+from tunebench.data.imagecheck import check_record_images
 from tunebench.data.records import Record, records_hash
 from tunebench.evaluation.engine import predict
 from tunebench.evaluation.metrics import METRICS
@@ -73,6 +74,7 @@ def prompt_config(task: Task) -> dict:
 def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: int = 16,
              scoring: str = "generate", resume: bool = False, model_name: str = "", extra: dict | None = None) -> dict:
     """Predict, score and aggregate one task; every finished sample is on disk before the next starts."""
+    check_record_images(records)  # one line naming the file and the record, before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metric = METRICS[task.metric]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tunebench.core.io import read_json
+from tunebench.evaluation.tasks import task_label
 from tunebench.report.render import fmt, lookup
 
 pytestmark = pytest.mark.integration
@@ -64,9 +65,8 @@ def _html_numbers_match_results_json(out: Path) -> set[str]:
 def _markdown_tables_match_results_json(out: Path) -> None:
     results = read_json(out / "results.json")
     md = (out / "report.md").read_text()
-    labels = {"vqav2": "VQA-v2 acc", "gqa": "GQA acc", "mme": "MME perception", "pope": "POPE mean F1"}
     for task in results["tasks"]:
-        row = next(line for line in md.splitlines() if line.startswith(f"| {labels[task]} |"))
+        row = next(line for line in md.splitlines() if line.startswith(f"| {task_label(task)} |"))
         numbers = re.findall(r"-?[\d,]+\.\d+", row)
         expected = [fmt(results["data"]["blind_baseline"][task])]
         if results.get("ceiling"):

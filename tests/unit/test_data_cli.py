@@ -13,7 +13,7 @@ from tunebench.cli import main
 from tunebench.core.io import read_json
 from tunebench.data.commands import register
 from tunebench.data.formats.convert import to_llava
-from tunebench.data.formats.registry import load_format
+from tunebench.data.formats.loading import load_format
 from tunebench.data.validate import validate_llava_file
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"

@@ -9,16 +9,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tunebench.core.errors import DataError
+from tunebench.core.errors import DataError, UserError
 from tunebench.core.io import read_json, read_jsonl
 from tunebench.data.formats.ccsbu import load_ccsbu
 from tunebench.data.formats.gqa import load_gqa
 from tunebench.data.formats.llava import load_llava_json
 from tunebench.data.formats.mme import load_mme, load_mme_parquet
 from tunebench.data.formats.pope import load_pope
-from tunebench.data.formats.registry import load_shapes_eval
 from tunebench.data.formats.vqav2 import load_vqav2
 from tunebench.data.shapes.generate import ShapesConfig, generate
+from tunebench.evaluation.tasks import get_task, load_task_records
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "formats"
 EXTRA_FIELDS = {"skill"}  # ours only; real files do not have it
@@ -193,10 +193,10 @@ def test_ccsbu_fixture_and_writer(shapes_dir):
 
 def test_manifest_loader_reads_every_eval_task(shapes_dir):
     for task in ("vqav2", "gqa", "mme", "pope"):
-        records = load_shapes_eval(shapes_dir, task)
+        records = load_task_records(get_task(task), [shapes_dir])
         assert records and all(r.task == task and r.answers and Path(r.image).is_file() for r in records)
-    with pytest.raises(DataError, match="no evaluation task"):
-        load_shapes_eval(shapes_dir, "textvqa")
+    with pytest.raises(UserError, match="unknown task 'textvqa'"):
+        get_task("textvqa")
 
 
 @pytest.mark.parametrize("content, message", [

@@ -78,10 +78,9 @@ def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, 
     `scoring="likelihood"` on a closed answer set the likelier candidate, as the bench scores that task), with
     the bench's 95% bootstrap interval over images."""
     from tunebench.bench.stats import headline_ci
-    from tunebench.evaluation.metrics import get_metric
     from tunebench.models.prompting import image_prompt
 
-    metric = get_metric(task.metric)
+    metric = task.metric
     conversations = [in_words(image_prompt(task.question(r)), _text_of(r, texts)) for r in records]
     if scoring == "likelihood" and task.candidates:
         answers = generator.pick(conversations, task.candidates)
@@ -90,7 +89,7 @@ def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, 
     rows = [{**metric.evaluate(a, r.answers, r.meta), "id": r.id, "image": r.image}
             for a, r in zip(answers, records, strict=True)]
     summary = metric.aggregate(rows)
-    interval = headline_ci(task.metric, [rows], resamples)
+    interval = headline_ci(task.name, [rows], resamples)
     return {"value": summary["headline"]["value"], "low": interval["low"], "high": interval["high"],
             "metric": summary["headline"]["name"], "n_questions": len(rows), "by_skill": summary["by_skill"]}
 

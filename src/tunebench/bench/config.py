@@ -8,8 +8,6 @@ from typing import Any
 
 from tunebench.core.errors import UserError
 
-TASK_NAMES = ("vqav2", "gqa", "mme", "pope")
-
 
 @dataclass
 class DataSpec:
@@ -64,22 +62,10 @@ class BenchConfig:
         return asdict(self)
 
 
-# MiniGPT-4's published rates (1e-4, then 3e-5) were set for 20,000 and 1,000 steps with a frozen LLM; these
-# profiles run ~100. Measured at the default size: at 1e-4 the linear layer barely leaves its random init (stage-1
-# loss 4.3 -> 3.7 over 80 steps, steps still jumping between 3.0 and 6.1) and the frozen LLM keeps answering in
-# sentences ("The answer to this question is 1."): 0 on VQA-v2 and GQA. At 1e-3 stage 1 falls 3.4 -> 2.0; in
-# stage 2, 3e-4 (the published 0.3 ratio) gave 14.6 on 48 VQA-v2 questions and 1e-3 gave 22.9. Stage 1 now runs
-# at 3e-3 like LLaVA's (below). Not shown to help: VQA-v2 / GQA / MME / POPE-F1 were 35.0 / 36.7 / 200.0 / 0.0 with
-# head features at 1e-3, and with last-block features at 3e-3 35.0 / 37.5 / 206.7 / 26.1 in one run but 19.2 / 20.0
-# / 200.0 / 59.1 in another that differed only in thread count: at this size MiniGPT-4 is dominated by run-to-run
-# noise (several seeds needed). With one thread per arm (arms side by side, the default since then) two fresh runs
-# gave the same 35.8 / 35.8 / 200.0 / 25.7, answer for answer. The full profile also runs the published rates.
+# MiniGPT-4's and LLaVA's published rates were set for thousands of steps; these profiles run ~100, so stage 1
+# (and MiniGPT-4's stage 2) run faster ones. The numbers behind both choices: docs/decisions.md.
 MINIGPT4_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}, "stage2": {"optim": {"lr": 1e-3}}}
 MINIGPT4_PUBLISHED_LR = {"stage1": {"optim": {"lr": 1e-4}}, "stage2": {"optim": {"lr": 3e-5}}}
-# LLaVA's stage-1 rate, 1e-3, was set for 2,170 steps of 256 captions; here stage 1 is 160 steps of 8. Measured
-# with LLaVA's projector on 1,280 captions (last-block features), objects named right (size, colour and shape) in
-# captions of 48 test images: 11% at 1e-3, 21% at 3e-3, 12% at 1e-2; after stage 2, VQA-v2 / GQA / MME went from
-# 37.5 / 40.8 / 203.3 (head features, 1e-3) to 44.2 / 44.2 / 250.0. The full profile also runs the published rate.
 LLAVA_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}}
 
 MAIN_ARMS = [
@@ -111,20 +97,9 @@ def profile(name: str) -> BenchConfig:
                               "stage2": {"optim": {"batch_size": 8}}},
         )
     if name == "default":
-        # Sized to finish within ~30 minutes on a 2-core CPU: 1,280 captions, 480 multi-turn instruction
-        # records (~1,400 answers), batch 8 (more updates per sample at this small scale). Stage 1 is where the
-        # connector learns to ground: measured with LLaVA, the caption loss with the right image vs a shuffled
-        # one differs by 0.06 nats after 640 captions but 0.25 after 1,280, so stage 1 gets the extra minutes.
-        # With the arms side by side (bench/parallel.py) a fresh-clone `make bench` took 23.4 and 26.4 min in two
-        # runs on this shared machine, otherwise idle (same answers both times). The minutes that freed are not
-        # spent: all 2,000 captions (LLaVA) named 20% of test objects right instead of 23%, and after stage 2
-        # scored 39.2 / 43.3 / 200.0 on VQA-v2 / GQA / MME instead of 44.2 / 44.2 / 250.0. Nor would more stage 2:
-        # at 4x its steps (4 epochs, 240 steps; 39 and 26 min of stage 2) VQA-v2 / GQA / MME / POPE-F1 were LLaVA
-        # 45.0 / 43.3 / 236.7 / 68.0 (1x: 44.2 / 44.2 / 250.0 / 66.7) and MiniGPT-4 39.2 / 37.5 / 200.0 / 24.3 (1x:
-        # 35.8 / 35.8 / 200.0 / 23.6), while the LLM told each scene in words (`tunebench ceiling`) went from
-        # 50.8 / 55.8 / 206.7 / 66.7 to 68.3 / 70.0 / 370.0 / 73.2: past 1x it is the connectors that limit.
-        # The levers tried to make both designs use the image within this budget, and what each measured, are in
-        # docs/small-budget-recipe.md; none closed the gap to the blind baseline, so the default keeps this recipe.
+        # Sized to finish within ~30 minutes on a 2-core CPU, the extra minutes in stage 1 where the connector
+        # learns to ground (docs/decisions.md); the levers tried to make the models see within this budget are in
+        # docs/small-budget-recipe.md.
         return BenchConfig(
             profile="default", data=DataSpec(captions=1280, instructions=480, eval_per_task=120),
             arms=list(MAIN_ARMS), curve_questions=24,

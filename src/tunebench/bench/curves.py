@@ -18,7 +18,6 @@ from tunebench.data.records import Record, records_hash
 from tunebench.train.checkpointing import TrainState
 
 CURVE = "curve.jsonl"
-CURVE_TASKS = ("vqav2", "gqa")  # open questions: generation, no closed-set shortcut
 
 
 def curve_steps(total: int, points: int) -> list[int]:
@@ -27,8 +26,12 @@ def curve_steps(total: int, points: int) -> list[int]:
 
 
 def curve_records(evals: dict[str, list[Record]], per_task: int) -> dict[str, list[Record]]:
-    """The fixed subset every point is scored on: the first `per_task` questions of each curve task."""
-    return {t: evals[t][:per_task] for t in CURVE_TASKS if per_task and evals.get(t)}
+    """The fixed subset every point is scored on: the first `per_task` questions of each task with open
+    questions (generation, no closed-set shortcut)."""
+    from tunebench.evaluation.tasks import get_task
+
+    return {t: records[:per_task] for t, records in evals.items()
+            if per_task and records and not get_task(t).candidates}
 
 
 @dataclass
@@ -62,11 +65,10 @@ class CurveProbe:
 def score_subset(model, task_name: str, records: list[Record], batch_size: int) -> float:
     """The benchmark's headline score of `model` on `records`, with greedy generation."""
     from tunebench.evaluation.engine import predict
-    from tunebench.evaluation.metrics import METRICS
     from tunebench.evaluation.tasks import get_task
 
     task = get_task(task_name)
-    metric = METRICS[task.metric]
+    metric = task.metric
     rows = [metric.evaluate(p.raw, p.record.answers, p.record.meta)
             for p in predict(model, task, records, batch_size=batch_size, scoring="generate")]
     return float(metric.aggregate(rows)["headline"]["value"])

@@ -53,13 +53,13 @@ class Job:
 
 def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[Job]]]:
     """Jobs that can start now (Q-Former pretrainings first), and the arms waiting for each Q-Former."""
-    from tunebench.bench.pipeline import qformer_folder
+    from tunebench.bench.pipeline import arm_recipe, qformer_folder
 
     waiting: dict[Path, list[Job]] = {}
     ready: list[Job] = []
     for seed in cfg.seeds:
         for arm in cfg.arms:
-            folder = qformer_folder(cfg, arm, seed, out)
+            folder = qformer_folder(arm_recipe(cfg, arm), seed, out)
             if folder is None:
                 ready.append(Job("arm", arm, seed))
                 continue
@@ -107,7 +107,7 @@ def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list
     """In a worker process: everything it prints goes to its log; it uses `threads` cores."""
     import torch
 
-    from tunebench.bench.pipeline import pretrain_qformer_for, run_arm
+    from tunebench.bench.pipeline import arm_recipe, pretrain_qformer_for, run_arm
     from tunebench.components import load_vision_tower
 
     handle = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (stays open for the process's life)
@@ -120,7 +120,7 @@ def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list
     torch.set_num_threads(threads)
     tower = load_vision_tower(cfg.vision)
     if job.kind == "qformer":
-        pretrain_qformer_for(cfg, job.arm, job.seed, train, out, tower)
+        pretrain_qformer_for(arm_recipe(cfg, job.arm), job.arm.label, job.seed, train, out, tower)
         return None
     return run_arm(cfg, job.arm, job.seed, train, evals, out, tower)
 

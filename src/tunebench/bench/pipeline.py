@@ -15,11 +15,12 @@ from typing import Any
 
 from rich.console import Console
 
-from tunebench.bench.config import TASK_NAMES, ArmSpec, BenchConfig
+from tunebench.bench.config import ArmSpec, BenchConfig
 from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
 from tunebench.data.records import Record, content_rows, records_hash
-from tunebench.data.shapes.baseline import YES_NO
+from tunebench.evaluation.tasks import get_task, load_task_records
 from tunebench.train.pipeline import TrainData, load_train_data
+from tunebench.train.recipes import Recipe
 
 console = Console()
 
@@ -34,7 +35,6 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     from tunebench.bench.results import skill_scores
     from tunebench.data.imagecheck import check_record_images
     from tunebench.data.shapes.baseline import blind_baseline, blind_rows
-    from tunebench.evaluation.tasks import get_task, load_task_records
 
     spec = cfg.data
     info: dict = {}
@@ -47,13 +47,13 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     else:
         shapes = ensure_shapes(spec, out / "data")
         train = load_train_data(shapes)
-        evals = {t: load_task_records(get_task(t), [shapes]) for t in TASK_NAMES}
+        evals = {t: load_task_records(get_task(t), [shapes]) for t in read_json(shapes / "manifest.json")["eval"]}
     train = TrainData(_first(train.captions, spec.captions), _first(train.instructions, spec.instructions))
     whole, evals = evals, {t: spread(records, spec.eval_per_task, t) for t, records in evals.items()}
     check_record_images(r for records in evals.values() for r in records)  # training images are validated on load
     # Fitted on the whole file, scored on exactly the questions the arms answer: a like-for-like comparison.
     baselines = {t: blind_baseline(records, t, fit=whole[t])
-                 for t, records in evals.items() if t in TASK_NAMES and all(r.answers for r in records)}
+                 for t, records in evals.items() if all(r.answers for r in records)}
     info["blind_baseline"] = {t: b["headline"]["value"] for t, b in baselines.items()}
     info["blind_skills"] = skill_scores(blind_rows(evals[t], t, b["majority_answer"]) for t, b in baselines.items())
     curve = curve_records(evals, cfg.curve_questions)
@@ -93,7 +93,7 @@ def spread(records: list[Record], n: int, task: str) -> list[Record]:
     """
     if not n or n >= len(records):
         return records
-    if task in YES_NO:
+    if get_task(task).candidates:
         def key(r: Record) -> tuple:
             return r.meta.get("subtask"), r.meta.get("split"), _image(r)
     else:
@@ -136,7 +136,9 @@ def ensure_shapes(spec, folder: Path) -> Path:
     return folder
 
 
-def arm_recipe(cfg: BenchConfig, arm: ArmSpec):
+def arm_recipe(cfg: BenchConfig, arm: ArmSpec) -> Recipe:
+    """The arm's recipe as the bench runs it: the preset, the bench's parts, then the profile's and the arm's
+    overrides."""
     from tunebench.train.recipes import apply_overrides, get_recipe
 
     recipe = get_recipe(arm.recipe)
@@ -145,27 +147,27 @@ def arm_recipe(cfg: BenchConfig, arm: ArmSpec):
     return apply_overrides(recipe, arm.overrides)
 
 
-def qformer_folder(cfg: BenchConfig, arm: ArmSpec, seed: int, out: Path) -> Path | None:
-    """Where the arm's pretrained Q-Former lives; arms with the same Q-Former settings and seed share it."""
-    recipe = arm_recipe(cfg, arm)
+def qformer_folder(recipe: Recipe, seed: int, out: Path) -> Path | None:
+    """Where an arm's pretrained Q-Former lives; arms with the same Q-Former settings and seed share it."""
     if not recipe.pretrain_qformer:
         return None
-    key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim), "v": cfg.vision})[:10]
+    key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim),
+                       "v": recipe.model.vision})[:10]
     return out / "qformer" / f"{key}-s{seed}"
 
 
-def pretrain_qformer_for(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, out: Path, tower
+def pretrain_qformer_for(recipe: Recipe, label: str, seed: int, train: TrainData, out: Path, tower
                          ) -> Path | None:
-    """The arm's pretrained Q-Former run (pretrained now unless already there); None for LLaVA arms."""
+    """An arm's pretrained Q-Former run (pretrained now unless already there); None for LLaVA arms."""
     from tunebench.train.pipeline import ensure_qformer, qformer_run_dir
     from tunebench.train.qformer_pretrain import is_pretrained
 
-    shared = qformer_folder(cfg, arm, seed, out)
+    shared = qformer_folder(recipe, seed, out)
     if shared is None:
         return None
     if not is_pretrained(qformer_run_dir(shared)):
-        _say(f"{arm.label} (seed {seed}): Q-Former pretraining")
-    return ensure_qformer(arm_recipe(cfg, arm), train, shared, tower, seed)
+        _say(f"{label} (seed {seed}): Q-Former pretraining")
+    return ensure_qformer(recipe, train, shared, tower, seed)
 
 
 def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
@@ -177,7 +179,7 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
 
     recipe = arm_recipe(cfg, arm)
     arm_dir = out / "arms" / f"{arm.name}-s{seed}"
-    qformer_run = pretrain_qformer_for(cfg, arm, seed, train, out, tower)
+    qformer_run = pretrain_qformer_for(recipe, arm.label, seed, train, out, tower)
     missing = [s.name for s in recipe.stages if not (arm_dir / s.name / SUMMARY).is_file()]
     _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
     last = recipe.stages[-1].name

@@ -79,7 +79,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
             "curves": {stage: str(Path("arms") / f"{arm.name}-s{cfg.seeds[0]}" / stage / "metrics.jsonl")
                        for stage in first["train"]},
             "config": first["recipe"],
-            "changes": _changes(cfg, arm),
+            "changes": _changes(cfg, arm, first["recipe"]),
             "image_reliance": first.get("image_reliance") or {},
             "learning_curve": first.get("learning_curve") or [],
         }
@@ -96,14 +96,13 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
     }
 
 
-def _changes(cfg: BenchConfig, arm) -> list[dict[str, Any]]:
-    """The arm's departures from its published recipe (the bench's parts aside), for the report."""
-    from tunebench.bench.pipeline import arm_recipe
+def _changes(cfg: BenchConfig, arm, as_run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The arm's departures (its recipe as run) from its published recipe, the bench's parts aside."""
     from tunebench.train.recipes import get_recipe, recipe_changes
 
     published = get_recipe(arm.recipe)
     published.model.vision, published.model.llm = cfg.vision, cfg.llm
-    return recipe_changes(published, arm_recipe(cfg, arm))
+    return recipe_changes(published, as_run)
 
 
 def _parts(cfg: BenchConfig, first: dict) -> dict[str, Any]:
@@ -114,22 +113,10 @@ def _parts(cfg: BenchConfig, first: dict) -> dict[str, Any]:
 
 
 def breakdown(task: str, summary: dict) -> dict[str, float]:
-    """The official sub-scores worth a column: answer types, structural types, subtasks, splits."""
-    if task == "vqav2":
-        return {k: v["accuracy"] for k, v in summary.get("per_answer_type", {}).items()}
-    if task == "gqa":
-        return {k: v["accuracy"] for k, v in summary.get("per_structural", {}).items()}
-    if task == "mme":
-        return {k: v["score"] for k, v in summary.get("subtasks", {}).items()}
-    if task == "pope":
-        splits = summary.get("splits", {})
-        exact = summary.get("exact_match") or {}
-        return ({f"{k} F1": v["f1"] for k, v in splits.items()} | {f"{k} yes-ratio": v["yes_ratio"]
-                                                                    for k, v in splits.items()}
-                | {"pooled F1": summary["pooled"]["f1"]}
-                | ({"exact-match mean F1": exact["mean_f1"], "exact-match pooled F1": exact["pooled"]["f1"]}
-                   if exact else {}))
-    return {}
+    """The official sub-scores worth a column (answer types, structural types, subtasks, splits)."""
+    from tunebench.evaluation.tasks import get_task
+
+    return get_task(task).breakdown(summary)
 
 
 def skill_scores(task_rows: Iterable[list[dict]]) -> dict[str, dict[str, float]]:

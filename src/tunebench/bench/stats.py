@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tunebench.evaluation.metrics import METRICS
+from tunebench.evaluation.tasks import get_task
 
 
 def _groups(rows: Sequence[dict]) -> list[list[int]]:
@@ -28,7 +28,7 @@ def _groups(rows: Sequence[dict]) -> list[list[int]]:
 
 
 def _headline(task: str, rows: Sequence[dict]) -> float:
-    return float(METRICS[task].aggregate(rows)["headline"]["value"])
+    return float(get_task(task).metric.aggregate(rows)["headline"]["value"])
 
 
 def _resamples(n_groups: int, n: int, seed: int) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TASK_LABELS = {"vqav2": "VQA-v2", "gqa": "GQA", "mme": "MME perception", "pope": "POPE mean F1"}
+from tunebench.evaluation.tasks import task_label
 
 
 def _fmt(x: float) -> str:
@@ -31,7 +31,7 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
             significant[leader].append(task)
         va, vb = arms[a]["tasks"][task]["mean"], arms[b]["tasks"][task]["mean"]
         state = "significant" if test["significant"] else "not significant"
-        lines.append(f"{TASK_LABELS.get(task, task)}: {la} {va:.1f} vs {lb} {vb:.1f} "
+        lines.append(f"{task_label(task)}: {la} {va:.1f} vs {lb} {vb:.1f} "
                      f"({_fmt(test['diff'])} for {la}, 95% CI [{test['low']:+.1f}, {test['high']:+.1f}], "
                      f"p={test['p_value']:.3f}, {state}).")
     n = len(comp["tasks"])
@@ -122,7 +122,7 @@ def _compute_sentences(results: dict) -> list[str]:
              for name, r in found["reached"].items()]
     (fast, rf), (_, rs) = sorted(found["reached"].items(), key=lambda kv: kv[1]["flops"])
     ratio = rs["flops"] / rf["flops"] if rf["flops"] else float("inf")
-    tasks = " and ".join(TASK_LABELS.get(t, t) for t in arms[fast]["learning_curve"][-1]["scores"])
+    tasks = " and ".join(task_label(t) for t in arms[fast]["learning_curve"][-1]["scores"])
     line = (f"Learning curves (mean of {tasks} on a fixed subset, scored during the last stage): to reach "
             f"{target:.1f}, the lower of the final scores, {'; '.join(parts)}; {arms[fast]['label']} got there with "
             f"{ratio:.1f}x less compute.")
@@ -137,7 +137,7 @@ def _baseline_sentences(results: dict) -> list[str]:
     blind = results["data"].get("blind_baseline")
     if not blind:
         return []
-    misses = [f"{arm['label']} on {TASK_LABELS.get(t, t)} ({arm['tasks'][t]['mean']:.1f} vs {blind[t]:.1f})"
+    misses = [f"{arm['label']} on {task_label(t)} ({arm['tasks'][t]['mean']:.1f} vs {blind[t]:.1f})"
               for arm in results["arms"].values() for t in results["tasks"]
               if t in blind and arm["tasks"][t]["mean"] <= blind[t]]
     if misses:
@@ -153,18 +153,18 @@ def _ceiling_sentences(results: dict) -> list[str]:
         return []
     arms, tasks = results["arms"], ceiling["tasks"]
     label = arms[ceiling["arm"]]["label"]
-    scores = "; ".join(f"{TASK_LABELS.get(t, t)} {v['value']:.1f}"
+    scores = "; ".join(f"{task_label(t)} {v['value']:.1f}"
                        + f" [{v['low']:.1f}, {v['high']:.1f}]"
                        + (f" vs blind {v['blind']:.1f}" if v["blind"] is not None else "")
                        for t, v in tasks.items())
     lines = [f"Perception ceiling (the LLM told each scene in words instead of seeing it; {label}'s stage-2 "
              f"recipe, {ceiling['steps']} steps, one seed): {scores}."]
-    flat = [TASK_LABELS.get(t, t) for t, v in tasks.items() if v["blind"] is not None and not v["clearly_above_blind"]]
+    flat = [task_label(t) for t, v in tasks.items() if v["blind"] is not None and not v["clearly_above_blind"]]
     if flat:
         lines.append(f"Not clearly above the blind baseline even with the scene in words (95% interval reaching "
                      f"it): {', '.join(flat)}; there the training budget is a limit for every design, whatever its "
                      "connector.")
-    parts = [f"{arm['label']}: " + ", ".join(f"{TASK_LABELS.get(t, t)} {_share(v['gap_closed_pct'][name])}"
+    parts = [f"{arm['label']}: " + ", ".join(f"{task_label(t)} {_share(v['gap_closed_pct'][name])}"
                                              for t, v in tasks.items() if name in v["gap_closed_pct"])
              for name, arm in arms.items() if any(name in v["gap_closed_pct"] for v in tasks.values())]
     if parts:

@@ -71,9 +71,8 @@ class EfficientNetLiteTower(VisionTower):
 
     Like LLaVA-1.5, which feeds CLIP's penultimate layer rather than its last, the default
     (`feature_layer=-2`) is the last MBConv block's output (320 dims), not the classification head's 1x1
-    convolution (-1: 1280 dims, ReLU6, tuned to ImageNet's classes). Measured on the Shapes world: linear
-    probes of the colour and shape under each grid cell score 89% / 96% on the block output vs 77% / 88% on
-    the head, and a LLaVA stage 1 on 1,280 captions names 2x as many objects correctly in its captions.
+    convolution (-1: 1280 dims, ReLU6, tuned to ImageNet's classes): on the Shapes world the block output holds
+    more of each cell's colour and shape (docs/decisions.md).
     """
 
     def __init__(self, net: nn.Module, weights_hash: str, feature_layer: int = -2, early_block: int | None = None):

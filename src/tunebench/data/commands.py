@@ -73,7 +73,7 @@ def convert(
     """Convert a benchmark file to LLaVA conversation JSON for fine-tuning."""
     from tunebench.data.formats.convert import to_llava
     from tunebench.data.formats.llava import write_llava
-    from tunebench.data.formats.registry import load_format
+    from tunebench.data.formats.loading import load_format
 
     records = load_format(source, inputs, image_folder)
     base = relative_to or image_folder or (inputs[0] if source in ("mme", "ccsbu") else None)

@@ -31,10 +31,9 @@ def balanced_per_image(records: list[Record]) -> list[Record]:
     """Yes/no sets: images with the same number of "yes" and of "no" questions each, from one split/subtask.
 
     The probe swaps each image for the next one, so every image is once the right image and once the wrong
-    one. With equal yes/no counts per image, an effect of the image that ignores the question (measured on
-    POPE: LLaVA's logit(yes) - logit(no) is 0.27 higher with the right image whether the answer is yes or no)
-    cancels exactly, and the gap measures what it should: whether the image matches the question. POPE's
-    splits reuse images, so only each image's first split is kept. Other sets are returned as they are.
+    one. With equal yes/no counts per image, an effect of the image that ignores the question (it exists:
+    docs/decisions.md) cancels exactly, and the gap measures what it should: whether the image matches the
+    question. POPE's splits reuse images, so only each image's first split is kept. Other sets are returned as they are.
     """
     answers = [r.reference_answer.strip().lower() for r in records]
     if not records or not set(answers) <= {"yes", "no"}:

@@ -15,7 +15,6 @@ from tunebench.core.provenance import environment
 from tunebench.data.imagecheck import check_record_images
 from tunebench.data.records import Record, records_hash
 from tunebench.evaluation.engine import predict
-from tunebench.evaluation.metrics import METRICS
 from tunebench.evaluation.tasks import Task
 
 SAMPLES = "samples.jsonl"
@@ -49,13 +48,8 @@ def _current(out: Path, done: dict[str, dict], content: dict[str, str]) -> dict[
     stale = {i for i, row in done.items() if i in content and row.get("content") != content[i]}
     if not stale:
         return done
-    unmarked = sum(1 for i in stale if "content" not in done[i])
-    if unmarked:
-        log.warning("%d sample(s) in %s were written by an older tunebench that did not record what they were "
-                    "predicted for: predicting them again", unmarked, out / SAMPLES)
-    if len(stale) > unmarked:
-        log.warning("%d sample(s) in %s were predicted for another question, image, reference or metadata under "
-                    "the same id: predicting them again", len(stale) - unmarked, out / SAMPLES)
+    log.warning("%d sample(s) in %s were not predicted for this question, image, reference and metadata under "
+                "their id: predicting them again", len(stale), out / SAMPLES)
     kept = {i: row for i, row in done.items() if i not in stale}
     atomic_write_text(out / SAMPLES, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in kept.values()))
     return kept
@@ -63,7 +57,7 @@ def _current(out: Path, done: dict[str, dict], content: dict[str, str]) -> dict[
 
 def _samples_key(model, task: Task, scoring: str) -> dict:
     return {"task": task.name, "scoring": scoring, "prompt": prompt_config(task),
-            "weights": dict(getattr(model, "weights_hashes", {}))}
+            "weights": dict(model.weights_hashes)}
 
 
 def prompt_config(task: Task) -> dict:
@@ -77,7 +71,7 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     check_record_images(records)  # one line naming the file and the record, before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    metric = METRICS[task.metric]
+    metric = task.metric
     images: dict[str, str] = {}  # each image file hashed once
     content = {r.id: records_hash([r], images) for r in records}
     done = _current(out, _done(out, resume, _samples_key(model, task, scoring)), content)
@@ -95,14 +89,14 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
     summary = metric.aggregate([{**row, "answers": tuple(row["answers"])} for row in rows])
     results = {
         "results": {task.name: {"alias": task.name, **_flat(summary)}},
-        "configs": {task.name: {"task": task.name, "metric": task.metric, **prompt_config(task),
+        "configs": {task.name: {"task": task.name, "metric": task.metric.name, **prompt_config(task),
                                 "scoring": scoring, "generation_kwargs": {"do_sample": False, "num_beams": 1,
                                                                           "max_new_tokens": task.max_new_tokens}}},
         "n-samples": {task.name: {"original": len(records), "effective": len(rows)}},
         "headline": summary["headline"],
         "summary": summary,
         "config": {"model": model_name, "batch_size": batch_size, "scoring": scoring, **(extra or {})},
-        "hashes": {"data": records_hash(records, images), **getattr(model, "weights_hashes", {})},
+        "hashes": {"data": records_hash(records, images), **model.weights_hashes},
         "timing": {"predict_s": seconds, "samples_predicted": len(todo),
                    "samples_per_s": len(todo) / seconds if seconds and todo else None},
         **environment(),

@@ -27,10 +27,10 @@ def build_vlm(cfg: VLMConfig, tower: nn.Module | None = None, loaded_llm=None,
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         connector = build_connector(cfg, tower.hidden_size, llm_dim)
-    model = VisionLanguageModel(cfg, tower, loaded_llm.model, loaded_llm.tokenizer, connector)
+    model = VisionLanguageModel(cfg, tower, loaded_llm.model, loaded_llm.tokenizer, connector,
+                                weights_hashes={"vision": tower.weights_hash, "llm": loaded_llm.weights_hash})
     model.tower.requires_grad_(False)
     model.llm.requires_grad_(False)
-    model.weights_hashes = {"vision": tower.weights_hash, "llm": loaded_llm.weights_hash}
     return model
 
 
@@ -51,4 +51,4 @@ def apply_lora(model: VisionLanguageModel, cfg: LoraConfig) -> None:
 
     peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                               target_modules=lora_target_modules(model.llm), task_type="CAUSAL_LM")
-    object.__setattr__(model, "peft", get_peft_model(model.llm, peft_cfg))
+    model.attach_lora(get_peft_model(model.llm, peft_cfg))

@@ -32,14 +32,14 @@ def save_run(model: VisionLanguageModel, run_dir: str | Path, llm_trained: bool)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     hashes = {"connector": _save_tensors(run_dir / "connector.safetensors", model.connector)}
-    peft = getattr(model, "peft", None)
+    peft = model.peft
     if peft is not None:
         peft.save_pretrained(str(run_dir / "lora"), safe_serialization=True, save_embedding_layers=False)
         hashes["lora"] = sha256_file(run_dir / "lora" / "adapter_model.safetensors")[:16]
     elif llm_trained:
         hashes["llm"] = _save_tensors(run_dir / "llm.safetensors", model.llm)
     atomic_write_json(run_dir / CONFIG, {"model": model.cfg.to_dict(), "weights": hashes,
-                                         "base_weights": getattr(model, "weights_hashes", {})})
+                                         "base_weights": model.weights_hashes})
     return hashes
 
 
@@ -68,8 +68,8 @@ def load_run(run_dir: str | Path, tower=None, loaded_llm=None, allow_pickle: boo
     if (run_dir / "lora").is_dir():
         from peft import PeftModel
 
-        object.__setattr__(model, "peft", PeftModel.from_pretrained(model.llm, str(run_dir / "lora")))
-    model.weights_hashes = {**getattr(model, "weights_hashes", {}), **meta["weights"]}
+        model.attach_lora(PeftModel.from_pretrained(model.llm, str(run_dir / "lora")))
+    model.record_weights(meta["weights"])
     model.eval()
     return model
 

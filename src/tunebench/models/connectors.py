@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -33,7 +34,36 @@ def shuffled_tokens(n: int, factor: int) -> int:
     return math.ceil(math.isqrt(n) / factor) ** 2 if factor > 1 else n
 
 
-class MlpProjector(nn.Module):
+class Connector(nn.Module, abc.ABC):
+    """What the model asks of either design's connector.
+
+    The image path is `trainable_part(frozen_part(tower features))`. `frozen_part` is what a feature cache may
+    hold per image; when it is the identity (`frozen_is_identity`) the cache holds the tower's features.
+    """
+
+    @abc.abstractmethod
+    def output_tokens(self, input_tokens: int) -> int:
+        """Image tokens spliced into the LLM for `input_tokens` tower tokens."""
+
+    @abc.abstractmethod
+    def frozen_part(self, features: torch.Tensor) -> torch.Tensor: ...
+
+    @abc.abstractmethod
+    def trainable_part(self, stem: torch.Tensor) -> torch.Tensor: ...
+
+    @abc.abstractmethod
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What a stage that trains "connector" updates."""
+
+    @property
+    @abc.abstractmethod
+    def frozen_is_identity(self) -> bool: ...
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.trainable_part(self.frozen_part(features))
+
+
+class MlpProjector(Connector):
     """LLaVA-1.5's `mlp2x_gelu`: Linear -> GELU -> Linear, one output token per image feature token.
 
     With `shuffle` > 1 the grid is pixel-shuffled first (fewer, wider tokens), as nanoVLM's projector does.
@@ -50,17 +80,19 @@ class MlpProjector(nn.Module):
     def output_tokens(self, input_tokens: int) -> int:
         return shuffled_tokens(input_tokens, self.shuffle)
 
+    frozen_is_identity = True
+
     def frozen_part(self, features: torch.Tensor) -> torch.Tensor:
         return features
 
     def trainable_part(self, stem: torch.Tensor) -> torch.Tensor:
         return self.linear_2(self.act(self.linear_1(pixel_shuffle(stem, self.shuffle))))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.trainable_part(self.frozen_part(features))
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
 
 
-class QFormerConnector(nn.Module):
+class QFormerConnector(Connector):
     """MiniGPT-4: a (frozen by default) Q-Former, then ONE linear layer into the LLM embedding space."""
 
     def __init__(self, qformer: QFormer, llm_dim: int, train_qformer: bool = False):
@@ -80,8 +112,12 @@ class QFormerConnector(nn.Module):
     def trainable_part(self, stem: torch.Tensor) -> torch.Tensor:
         return self.proj(self.qformer(stem) if self.train_qformer else stem)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.trainable_part(self.frozen_part(features))
+    @property
+    def frozen_is_identity(self) -> bool:
+        return self.train_qformer
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [*self.proj.parameters(), *(self.qformer.parameters() if self.train_qformer else ())]
 
     def train(self, mode: bool = True) -> QFormerConnector:
         super().train(mode)

@@ -46,7 +46,7 @@ def _exportable(model: VisionLanguageModel) -> HFVisionTower:
 
 def _plain_llm(model: VisionLanguageModel) -> nn.Module:
     """The causal LM as plain modules: LoRA adapters merged into a copy; the loaded model is untouched."""
-    peft = getattr(model, "peft", None)
+    peft = model.peft
     if peft is None:
         return model.llm
     return copy.deepcopy(peft).merge_and_unload()
@@ -142,7 +142,7 @@ def export_hf_llava(run_or_model: str | Path | VisionLanguageModel, out_dir: str
         llava.save_pretrained(tmp, safe_serialization=True)
         _save_processor(model, tower, tmp)
         atomic_write_json(tmp / SIDECAR, {"template": model.cfg.template, "max_length": model.cfg.max_length,
-                                          "weights": getattr(model, "weights_hashes", {})})
+                                          "weights": model.weights_hashes})
         _replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -251,6 +251,5 @@ def import_hf_llava(path: str | Path, allow_pickle: bool = False,
                     max_length=int(max_length), allow_pickle=allow_pickle)
     apply_template(tokenizer, cfg.template)
     llm = _causal_lm(llava).requires_grad_(False)
-    model = VisionLanguageModel(cfg, tower, llm, tokenizer, connector)
-    model.weights_hashes = {"hf_llava": weights_hash}
+    model = VisionLanguageModel(cfg, tower, llm, tokenizer, connector, weights_hashes={"hf_llava": weights_hash})
     return model.eval()

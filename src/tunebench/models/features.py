@@ -91,7 +91,7 @@ def stems_for(model, paths: Sequence[str]) -> torch.Tensor:
     """The frozen part of `model`'s image path per image: tower features, or a frozen Q-Former's outputs."""
     features = tower_features(model.tower, paths, model.device)
     connector = model.connector
-    if getattr(connector, "train_qformer", True):  # LLaVA's projector, or a trainable Q-Former
+    if connector.frozen_is_identity:  # LLaVA's projector, or a trainable Q-Former: the tower's features
         return features
     key = f"qformer:{module_hash(connector.qformer)}:{images_hash(paths)}:{model.tower.weights_hash}"
 

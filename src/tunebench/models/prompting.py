@@ -19,8 +19,7 @@ from tunebench.data.records import IMAGE_TOKEN, Turn
 IGNORE_INDEX = -100
 
 # The reference code starts every sequence with the tokenizer's BOS token (LLaMA's tokenizer adds it), so the
-# templates do too. It is no formality: measured on 640 Shapes captions, LLaVA stage 1 without it ends at loss
-# 1.81 instead of 1.56 (the first image token has to double as the attention sink).
+# templates do too: without it the first image token has to double as the attention sink (docs/decisions.md).
 BOS = "{{ bos_token or '' }}"
 VICUNA_V1 = (
     BOS + "{{ 'A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "

@@ -1,8 +1,19 @@
 """One model class for both designs: frozen tower -> connector -> image tokens spliced into the LLM.
 
-The prompt holds the `<image>` placeholder expanded to as many tokens as the connector emits; their
-input embeddings are replaced by the image embeddings. Loss logits are computed only at supervised
-positions (most positions are prompt or image tokens, and the LM head is the largest matmul).
+The image path, for either design:
+
+    pixels --tower--> features --connector.frozen_part--> stem      (`stem`: no gradient, cacheable per image)
+    stem --connector.trainable_part--> image embeddings             (`image_embeds`)
+    prompt embeddings with the image embeddings at the `<image>` positions  (`input_embeds`)
+    --llm--> hidden states -> loss at supervised positions, or generation  (`hidden_states`, `loss`, `generate`)
+
+The feature cache (`models/features.py`) holds the stem of every image, so training and evaluation start at
+the second line: a batch carries `batch["stem"]`, never pixels. `stem(pixels)` is the same first line
+uncached. LLaVA's stem is the tower's features; MiniGPT-4's is the frozen Q-Former's 32 query outputs.
+
+The prompt holds the `<image>` placeholder expanded to as many tokens as the connector emits. Loss logits
+are computed only at supervised positions (most positions are prompt or image tokens, and the LM head is
+the largest matmul).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from tunebench.core.errors import DataError
 from tunebench.data.records import IMAGE_TOKEN, Turn
 from tunebench.models.batching import position_ids
 from tunebench.models.config import VLMConfig
-from tunebench.models.connectors import MlpProjector, QFormerConnector
+from tunebench.models.connectors import Connector, MlpProjector, QFormerConnector
 from tunebench.models.prefix import PrefixKV
 from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt
 
@@ -31,8 +42,8 @@ class LossOutput:
 
 
 class VisionLanguageModel(nn.Module):
-    def __init__(self, cfg: VLMConfig, tower: nn.Module, llm: PreTrainedModel,
-                 tokenizer: PreTrainedTokenizerBase, connector: nn.Module):
+    def __init__(self, cfg: VLMConfig, tower: nn.Module, llm: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 connector: Connector, weights_hashes: dict[str, str] | None = None):
         super().__init__()
         self.cfg = cfg
         self.tower = tower
@@ -40,6 +51,16 @@ class VisionLanguageModel(nn.Module):
         self.llm = llm
         self.tokenizer = tokenizer
         self.image_token_id = add_image_token(tokenizer, llm)
+        self.weights_hashes = dict(weights_hashes or {})  # provenance of every weight file loaded or saved
+        self.peft = None  # the PEFT wrapper of `llm` once LoRA adapters are attached
+
+    def attach_lora(self, peft_model: nn.Module) -> None:
+        """Keep the PEFT wrapper of `llm` beside it, unregistered: it holds the same parameters, and
+        registering it would list them twice in `parameters()` and the state dict."""
+        object.__setattr__(self, "peft", peft_model)
+
+    def record_weights(self, hashes: dict[str, str]) -> None:
+        self.weights_hashes.update(hashes)
 
     @property
     def num_image_tokens(self) -> int:
@@ -243,7 +264,7 @@ def add_image_token(tokenizer: PreTrainedTokenizerBase, llm: PreTrainedModel) ->
     return tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
 
 
-def build_connector(cfg: VLMConfig, vision_dim: int, llm_dim: int) -> nn.Module:
+def build_connector(cfg: VLMConfig, vision_dim: int, llm_dim: int) -> Connector:
     if cfg.arch == "llava":
         return MlpProjector(vision_dim, llm_dim, cfg.pixel_shuffle)
     from tunebench.models.qformer import QFormer

@@ -7,7 +7,8 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from tunebench.core.io import atomic_write_text
-from tunebench.report.figures import TASK_LABELS, accuracy_vs_cost, learning_curves, training_curves
+from tunebench.evaluation.tasks import task_label
+from tunebench.report.figures import accuracy_vs_cost, learning_curves, training_curves
 from tunebench.report.render import Cells, environment, image_uri
 
 CEILING_NOTE = ("Perception ceiling (tunebench ceiling): the same LLM trained on the same stage-2 records with "
@@ -28,7 +29,7 @@ def _view(results: dict, out: Path, c: Cells) -> dict:
     main = [k for k, a in arms.items() if not a["ablation"]]
     return {
         "r": results, "arms": arms, "arm_keys": list(arms), "main": main, "tasks": results["tasks"],
-        "task_labels": TASK_LABELS, "comparison": results.get("comparison") or {},
+        "task_labels": {t: task_label(t) for t in results["tasks"]}, "comparison": results.get("comparison") or {},
         "blind": results["data"].get("blind_baseline", {}),
         "skills": sorted({s for a in arms.values() for s in a["skills"]}),
         "blind_skills": results["data"].get("blind_skills", {}),
@@ -69,7 +70,7 @@ def markdown(results: dict, c: Cells) -> str:
     lines += ["", "## Headline results", "", "95% intervals: bootstrap over images, each with all its questions; "
               "differences paired (same questions).", "", _row(head), _row(["---"] * len(head))]
     for t in tasks:
-        cells = [TASK_LABELS.get(t, t), c.text(f"data.blind_baseline.{t}") if t in blind else "-"]
+        cells = [task_label(t), c.text(f"data.blind_baseline.{t}") if t in blind else "-"]
         if ceiling["tasks"]:
             k = f"ceiling.tasks.{t}"
             cells.append(f"{c.text(k + '.value')} [{c.text(k + '.low')}, {c.text(k + '.high')}]"
@@ -137,6 +138,6 @@ def _reliance_markdown(results: dict, c: Cells) -> list[str]:
              "", _row(["arm", "benchmark", "right image", "other image", "gap"]), _row(["---"] * 5)]
     for a, t in rows:
         k = f"arms.{a}.image_reliance.{t}"
-        lines.append(_row([results["arms"][a]["label"], TASK_LABELS.get(t, t), c.text(k + ".loss_right_image", 3),
+        lines.append(_row([results["arms"][a]["label"], task_label(t), c.text(k + ".loss_right_image", 3),
                            c.text(k + ".loss_other_image", 3), c.text(k + ".gap", 3)]))
     return lines

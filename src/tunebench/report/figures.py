@@ -10,9 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from tunebench.core.io import read_jsonl
+from tunebench.evaluation.tasks import task_label
 from tunebench.report.render import figure_uri
-
-TASK_LABELS = {"vqav2": "VQA-v2 acc", "gqa": "GQA acc", "mme": "MME perception", "pope": "POPE mean F1"}
 
 
 def training_curves(results: dict, out: Path) -> str:
@@ -44,7 +43,7 @@ def accuracy_vs_cost(results: dict) -> str:
                         fmt="o", capsize=3, label=arm["label"])
         if task in blind:
             ax.axhline(blind[task], ls="--", color="grey", lw=1, label="blind baseline")
-        ax.set_title(TASK_LABELS.get(task, task))
+        ax.set_title(task_label(task))
         ax.set_xlabel("training time (min)")
     axes[0][0].legend(fontsize=7)
     return figure_uri(fig)

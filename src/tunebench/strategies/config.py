@@ -80,8 +80,8 @@ class FineTuneConfig(_Strict):
 
 class StrategiesConfig(_Strict):
     seed: int = 0
-    # CPU threads for torch; 0 keeps torch's choice. Measured on a shared 2-core VM: one thread generated
-    # 5-10x faster than two, because each operator waits for a sibling thread that is descheduled.
+    # CPU threads for torch; 0 keeps torch's choice. One, because on a shared 2-core VM each operator would
+    # wait for a descheduled sibling thread (docs/decisions.md).
     threads: int = 1
     llm: str = "smollm2-135m-instruct"
     embedder: str = "all-minilm-l6-v2"

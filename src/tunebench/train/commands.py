@@ -73,7 +73,7 @@ def pretrain_qformer_command(
 ) -> None:
     """BLIP-2 stage 1 for the Q-Former (ITC + ITM) against the frozen vision tower."""
     from tunebench.components import load_vision_tower
-    from tunebench.data.formats.registry import load_format
+    from tunebench.data.formats.loading import load_format
     from tunebench.models.qformer import QFormerConfig
     from tunebench.train.qformer_pretrain import PretrainConfig, pretrain_qformer
     from tunebench.train.recipes import apply_overrides, get_recipe, parse_sets

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tunebench.core.errors import UserError
 from tunebench.core.io import read_json
 from tunebench.data.records import Record, records_hash
 from tunebench.train.loop import StepHook
@@ -49,11 +48,9 @@ def qformer_run_dir(out_root: Path) -> Path:
 def ensure_qformer(recipe: Recipe, data: TrainData, out_root: Path, tower, seed: int) -> Path:
     """Pretrain the Q-Former on the captions unless a finished pretraining run is already there."""
     from tunebench.train.qformer_pretrain import PretrainConfig, is_pretrained, pretrain_qformer
-    from tunebench.train.stage import OLDER_RUN, RUN_KEY, claim_run_dir, optim_spec
+    from tunebench.train.stage import claim_run_dir, optim_spec
 
     run = qformer_run_dir(out_root)
-    if is_pretrained(run) and not (run / RUN_KEY).is_file():
-        raise UserError(OLDER_RUN, where=str(run))  # pretrained on captions it never recorded
     recipe.qformer_optim.seed = seed
     claim_run_dir(run, {"qformer": asdict(recipe.model.qformer), "optim": optim_spec(recipe.qformer_optim),
                         "vision": recipe.model.vision, "data": records_hash(data.captions)})

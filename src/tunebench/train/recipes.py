@@ -90,15 +90,17 @@ def _flat_fields(node: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: node}
 
 
-def recipe_changes(published: Recipe, as_run: Recipe) -> list[dict[str, Any]]:
-    """Every setting in which `as_run` differs from the `published` preset: [{field, published, as_run}]."""
-    unused = ("name", "note") if published.pretrain_qformer or as_run.pretrain_qformer else (
+def recipe_changes(published: Recipe, as_run: Recipe | dict[str, Any]) -> list[dict[str, Any]]:
+    """Every setting in which `as_run` (a recipe, or one as a results file records it) differs from the
+    `published` preset: [{field, published, as_run}]."""
+    before, after = asdict(published), as_run if isinstance(as_run, dict) else asdict(as_run)
+    unused = ("name", "note") if before["pretrain_qformer"] or after["pretrain_qformer"] else (
         "name", "note", "qformer_optim.", "model.qformer.", "model.train_qformer")  # no Q-Former in this design
 
-    def relevant(recipe: Recipe) -> dict[str, Any]:
-        return {k: v for k, v in _flat_fields(asdict(recipe)).items() if not k.startswith(unused)}
+    def relevant(recipe: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in _flat_fields(recipe).items() if not k.startswith(unused)}
 
-    before, after = relevant(published), relevant(as_run)
+    before, after = relevant(before), relevant(after)
     return [{"field": key, "published": before.get(key), "as_run": after.get(key)}
             for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
 

@@ -7,6 +7,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from tunebench.components import load_llm
 from tunebench.core.errors import UserError
 from tunebench.core.io import atomic_write_json, create_json, read_json, sha256_file, sha256_json
@@ -51,10 +53,7 @@ def select_trainable(model: VisionLanguageModel, stage: StageConfig) -> list[dic
     model.requires_grad_(False)
     groups = []
     if "connector" in stage.train:
-        connector = model.connector
-        params = list(connector.proj.parameters()) if hasattr(connector, "proj") else list(connector.parameters())
-        if getattr(connector, "train_qformer", False):
-            params += list(connector.qformer.parameters())
+        params = model.connector.trainable_parameters()
         for p in params:
             p.requires_grad_(True)
         groups.append({"params": params, "lr": stage.connector_lr or stage.optim.lr})
@@ -67,6 +66,12 @@ def select_trainable(model: VisionLanguageModel, stage: StageConfig) -> list[dic
         apply_lora(model, stage.lora)
         groups.append({"params": [p for p in model.llm.parameters() if p.requires_grad], "lr": stage.optim.lr})
     return groups
+
+
+def supervised_loss(model: VisionLanguageModel, batch: dict) -> tuple[torch.Tensor, int]:
+    """(mean loss over the batch's answer tokens, their count), through `forward` so that a DDP or FSDP
+    wrapper of the model sees the call."""
+    return model(batch)
 
 
 def build_examples(model: VisionLanguageModel, records: list[Record]) -> list[dict]:
@@ -118,10 +123,6 @@ def stage_spec(stage: StageConfig | dict) -> dict:
     return {**spec, "optim": optim_spec(spec["optim"])}
 
 
-OLDER_RUN = ("this run folder was made by an older tunebench, whose run keys named paths rather than content; "
-             "delete it (or choose another --out) to train anew")
-
-
 def claim_run_dir(out: Path, spec: dict) -> None:
     """Record what a run directory is for; refuse to reuse or resume one that was made for something else."""
     key = sha256_json(spec)
@@ -129,10 +130,9 @@ def claim_run_dir(out: Path, spec: dict) -> None:
     if create_json(path, {"format": KEY_FORMAT, "key": key, "spec": spec}):
         return  # a new folder (two processes racing for it: one creates the key, the other checks it)
     found = read_json(path)
-    made_by = found.get("format", 1)
-    if made_by != KEY_FORMAT:
-        raise UserError(OLDER_RUN if made_by < KEY_FORMAT else "this run folder was made by a newer tunebench; "
-                        "upgrade, or choose another --out", where=str(out))
+    if found.get("format") != KEY_FORMAT:
+        raise UserError(f"this run folder's key has format {found.get('format')}, this tunebench writes "
+                        f"{KEY_FORMAT}; choose another --out (or delete it)", where=str(out))
     if found["key"] != key:
         raise UserError("this run folder holds a run with a different recipe, data, model or seed; "
                         "choose another --out (or delete it) to train anew", where=str(out))
@@ -179,7 +179,7 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     examples = build_examples(model, records)
     pad_id = model.tokenizer.pad_token_id
     result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
-                   lambda m, b: m(b), stage.optim, run_dir=out, resume=resume,
+                   supervised_loss, stage.optim, run_dir=out, resume=resume,
                    lengths=[len(e["input_ids"]) for e in examples], label=f"{recipe.name} {stage.name}",
                    on_step=on_step)
     llm_trains = "llm" in stage.train or "lora" in stage.train
@@ -188,7 +188,7 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     summary = {
         "recipe": recipe.name, "stage": asdict(stage), "model": model.cfg.to_dict(), "init": str(init or ""),
         "n_records": len(records), "data_hash": data_hash, "weights": hashes,
-        "base_weights": getattr(model, "weights_hashes", {}),
+        "base_weights": model.weights_hashes,
         "parameters": model.parameter_table(), "loss_first": result.losses[0], "loss_last": result.losses[-1],
         "train": result.to_dict(), "tokens_seen": tokens_seen,
         "train_flops": training_flops(model, tokens_seen, llm_trains),

@@ -7,24 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.core.errors import DataError
-from tunebench.data.formats.llava import SHORT_ANSWER_SUFFIX
 from tunebench.data.records import IMAGE_TOKEN, Record
 
-YES_NO_TASKS = ("mme", "pope")
 
+def _task(record: Record):
+    from tunebench.evaluation.tasks import get_task
 
-def _answer(record: Record) -> str:
-    if record.task == "vqav2":
-        return record.meta.get("multiple_choice_answer") or record.reference_answer
-    if record.task in YES_NO_TASKS:
-        return record.answers[0].capitalize()
-    return record.answers[0]
-
-
-def _prompt(record: Record) -> str:
-    """MME questions already end with 'Please answer yes or no.'; the others get LLaVA-1.5's suffix."""
-    question = record.question
-    return question if record.task == "mme" else question + SHORT_ANSWER_SUFFIX
+    return get_task(record.task)
 
 
 def _relative_image(record: Record, relative_to: Path | None) -> str:
@@ -40,8 +29,10 @@ def _relative_image(record: Record, relative_to: Path | None) -> str:
 def _conversation(record: Record) -> list[dict[str, str]]:
     if not record.answers:  # a training conversation already (LLaVA JSON, captions)
         return [{"from": t.role, "value": t.text} for t in record.turns]
-    first = f"{IMAGE_TOKEN}\n{_prompt(record)}" if record.image else _prompt(record)
-    return [{"from": "human", "value": first}, {"from": "gpt", "value": _answer(record)}]
+    task = _task(record)
+    question = task.training_question(record)
+    first = f"{IMAGE_TOKEN}\n{question}" if record.image else question
+    return [{"from": "human", "value": first}, {"from": "gpt", "value": task.train_answer(record)}]
 
 
 def to_llava(records: list[Record], relative_to: Path | None) -> list[dict[str, Any]]:

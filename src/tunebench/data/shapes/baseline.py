@@ -4,17 +4,11 @@ scores high measures language priors, not vision."""
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from tunebench.data.records import Record
-
-# Per task: the meta field that defines a question type, and the headline's maximum.
-GROUP_BY = {"vqav2": "question_type", "gqa": "detailed", "mme": "subtask", "pope": "split"}
-_MME_SUBTASK_MAX = 200.0
-YES_NO = {"mme": ("Yes", "No"), "pope": ("yes", "no")}
 
 
 def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
@@ -27,43 +21,43 @@ def _majority(records: Sequence[Record], key: str) -> dict[str, str]:
 
 def blind_rows(records: Sequence[Record], task: str, answer: dict[str, str]) -> list[dict[str, Any]]:
     """Scored rows of the blind model that gives `answer[type]` (a baseline's "majority_answer") to each question."""
-    metrics = importlib.import_module(f"tunebench.evaluation.metrics.{task}")
-    key = GROUP_BY[task]
+    from tunebench.evaluation.tasks import get_task
+
+    spec = get_task(task)
+    metric, key = spec.metric, spec.question_type
     rows = []
     for record in records:
         raw = answer[str(record.meta.get(key))]
-        parsed = metrics.parse(raw)
+        parsed = metric.parse(raw)
         rows.append({"id": record.id, "raw": raw, "parsed": parsed, "answers": list(record.answers),
-                     "meta": record.meta, "score": metrics.score(parsed, record.answers, record.meta)})
+                     "meta": record.meta, "score": metric.score(parsed, record.answers, record.meta)})
     return rows
 
 
 def _score(records: Sequence[Record], task: str, answer: dict[str, str]) -> dict[str, Any]:
-    metrics = importlib.import_module(f"tunebench.evaluation.metrics.{task}")
-    return metrics.aggregate(blind_rows(records, task, answer))
+    from tunebench.evaluation.tasks import get_task
+
+    return get_task(task).metric.aggregate_fn(blind_rows(records, task, answer))
 
 
 def blind_baseline(records: Sequence[Record], task: str, fit: Sequence[Record] | None = None) -> dict[str, Any]:
-    """Score of the majority-answer-per-type model with tunebench.evaluation.metrics.<task>.
+    """Score of the majority-answer-per-type model with the task's own metric.
 
     The majorities come from `fit` (default: the scored records themselves); fit them on a whole file and
     score a subset, or a handful of questions per type would let the baseline memorise their answers.
     On yes/no sets the majority is a coin toss and the headline may favour one answer (POPE's F1 is 0 for
     "always no" but 66.7 for "always yes"), so the constant answer that scores best is the baseline there.
     """
-    key = GROUP_BY[task]
+    from tunebench.evaluation.tasks import get_task
+
+    spec = get_task(task)
+    key = spec.question_type
     majority = _majority(fit if fit is not None else records, key)
-    options = [majority]
-    if task in YES_NO:
-        options += [{group: constant for group in majority} for constant in YES_NO[task]]
+    options = [majority] + [{group: constant for group in majority} for constant in spec.blind_constants]
     scored = [(_score(records, task, answer), answer) for answer in options]
     result, majority = max(scored, key=lambda pair: pair[0]["headline"]["value"])  # first of equals wins
-    maximum = 100.0
-    if task == "mme":
-        maximum = _MME_SUBTASK_MAX * len(result["subtasks"])
-    headline = result["headline"]
-    if task == "pope":  # F1 rewards "always yes"; accuracy (50 for any constant) shows that is no skill
-        headline = {**headline, "mean_accuracy": result["mean_accuracy"]}
+    maximum = spec.headline_max(result)
+    headline = {**result["headline"], **{name: result[name] for name in spec.blind_extra}}
     return {
         "task": task,
         "model": f"blind: best constant or majority answer per {key}, image never seen",

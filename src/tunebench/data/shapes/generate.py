@@ -138,12 +138,12 @@ def _write_eval(cfg: ShapesConfig, scenes: list[Scene]) -> dict[str, Any]:
 
 
 def _baselines(cfg: ShapesConfig, eval_entries: dict[str, Any]) -> dict[str, Any]:
-    from tunebench.data.formats.registry import load_manifest_task
     from tunebench.data.shapes.baseline import blind_baseline
+    from tunebench.evaluation.tasks import get_task
 
     headlines = {}
     for task, entry in eval_entries.items():
-        result = blind_baseline(load_manifest_task(cfg.out, entry, task), task)
+        result = blind_baseline(get_task(task).load_manifest(cfg.out, entry), task)
         atomic_write_json(cfg.out / "eval" / task / "blind_baseline.json", result)
         headlines[task] = result["headline"]
     return headlines

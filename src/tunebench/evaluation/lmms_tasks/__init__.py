@@ -28,16 +28,17 @@ from tunebench.core.errors import DataError
 from tunebench.core.io import atomic_path
 from tunebench.data.imagecheck import ImageProblem, check_image, check_record_images, resolve_inside
 from tunebench.data.records import Record
-from tunebench.evaluation.tasks import TASKS
+from tunebench.evaluation.tasks import get_task
 
 PREFIX = "tunebench_"
-BENCHMARKS = tuple(TASKS)
+# Benchmarks with shipped YAMLs (a registered task of one's own needs its YAML beside these).
+BENCHMARKS = ("vqav2", "gqa", "mme", "pope")
 
 
 def task_names(benchmark: str) -> list[str]:
     """lmms-eval task names that read one benchmark's file: closed answer sets are also scored by likelihood
     (lmms-eval's multiple_choice, through the model's loglikelihood)."""
-    return [PREFIX + benchmark, *([f"{PREFIX}{benchmark}_choice"] if TASKS[benchmark].candidates else [])]
+    return [PREFIX + benchmark, *([f"{PREFIX}{benchmark}_choice"] if get_task(benchmark).candidates else [])]
 
 
 def data_file(benchmark: str) -> str:
@@ -59,7 +60,7 @@ def document(benchmark: str, record: Record, image_root: Path) -> dict[str, Any]
         doc |= {"question_id": meta.get("image", record.image), "category": meta.get("subtask", "")}
     elif benchmark == "pope":
         doc |= {"question_id": str(meta.get("question_id", record.id)), "category": meta.get("split", "")}
-    candidates = TASKS[benchmark].candidates
+    candidates = get_task(benchmark).candidates
     if candidates:  # the right candidate as `tunebench eval --scoring likelihood` spells it
         doc["choice"] = next(c for c in candidates if c.lower() == doc["answer"].lower())
     return doc
@@ -124,7 +125,7 @@ def choice_process_results(doc: dict, results: list) -> dict[str, Any]:
     every non-text answer into `str`), so its own multiple_choice scoring cannot unpack them: read them back.
     """
     losses = [float((ast.literal_eval(r) if isinstance(r, str) else r)[0]) for r in results]
-    choices = TASKS[doc["benchmark"]].candidates or ()
+    choices = get_task(doc["benchmark"]).candidates or ()
     picked = choices[min(range(len(losses)), key=losses.__getitem__)]
     return {"acc": float(picked == doc["choice"]), "yes_ratio": {"doc_key": doc["doc_key"], "picked": picked}}
 

@@ -1,0 +1,47 @@
+"""Load a dataset by format name (`tunebench data convert`, Q-Former pretraining): each benchmark's own
+format through the task registry, plus the training formats and MME's parquet release."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tunebench.core.errors import DataError
+from tunebench.data.formats import ccsbu, llava, mme
+from tunebench.data.records import Record
+
+
+def _mme_parquet(inputs: list[Path], image_folder: Path | None) -> list[Record]:
+    if image_folder is None:
+        raise DataError("mme-parquet needs --image-folder: the folder its images are written into")
+    return mme.load_mme_parquet(inputs[0], image_folder)
+
+
+# name -> (what it takes, loader) for the formats that are not a benchmark's own
+OTHER_FORMATS: dict[str, tuple[str, Callable[[list[Path], Path | None], list[Record]]]] = {
+    "mme-parquet": ("parquet file or folder (needs --image-folder to write the images into)", _mme_parquet),
+    "llava": ("conversation JSON", lambda inputs, folder: llava.load_llava_json(inputs[0], folder)),
+    "ccsbu": ("cc_sbu_align folder", lambda inputs, folder: ccsbu.load_ccsbu(inputs[0])),
+}
+
+
+def format_names() -> tuple[str, ...]:
+    from tunebench.evaluation.tasks import task_names
+
+    return (*task_names(), *OTHER_FORMATS)
+
+
+def load_format(fmt: str, inputs: list[Path], image_folder: Path | None = None) -> list[Record]:
+    """Records of one dataset given in format `fmt` (a task name, or one of OTHER_FORMATS)."""
+    from tunebench.evaluation.tasks import task_names
+
+    if fmt in task_names():
+        from tunebench.evaluation.tasks import get_task
+
+        return get_task(fmt).load([Path(p) for p in inputs], image_folder)
+    if fmt not in OTHER_FORMATS:
+        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(format_names())}")
+    what, load = OTHER_FORMATS[fmt]
+    if len(inputs) != 1:
+        raise DataError(f"format {fmt!r} takes {what}; got {len(inputs)} input path(s)")
+    return load([Path(p) for p in inputs], image_folder)

@@ -102,7 +102,7 @@ def profile(name: str) -> BenchConfig:
         # docs/small-budget-recipe.md.
         return BenchConfig(
             profile="default", data=DataSpec(captions=1280, instructions=480, eval_per_task=120),
-            arms=list(MAIN_ARMS), curve_questions=24,
+            arms=list(MAIN_ARMS), curve_questions=16,
             common_overrides={"qformer_optim": {"epochs": 1}, "stage1": {"optim": {"batch_size": 8}},
                               "stage2": {"optim": {"batch_size": 8}}},
         )

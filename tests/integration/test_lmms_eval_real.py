@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import REPO
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.evaluation.engine import answer_ids
-from tunebench.evaluation.lmms_tasks import BENCHMARKS, task_names, write_tasks
+from tunebench.evaluation.lmms_tasks import BENCHMARKS, lmms_task_names, write_tasks
 from tunebench.evaluation.runner import evaluate
 from tunebench.evaluation.tasks import get_task, load_task_records
 from tunebench.models.checkpoint import load_run, save_run
@@ -89,7 +89,7 @@ def test_lmms_eval_through_the_plugin_answers_like_tunebench_eval(tmp_path, monk
     ours: dict[str, list[str]] = {}
     for b, rs in records.items():
         task = get_task(b)
-        for scoring, name in zip(("generate", "likelihood"), task_names(b), strict=False):
+        for scoring, name in zip(("generate", "likelihood"), lmms_task_names(b), strict=False):
             evaluate(model, task, rs, tmp_path / "tunebench" / name, batch_size=4, scoring=scoring)
             rows = {row["id"]: row for row in map(json.loads, (tmp_path / "tunebench" / name / "samples.jsonl")
                                                   .read_text().splitlines())}

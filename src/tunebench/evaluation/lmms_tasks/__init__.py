@@ -35,7 +35,7 @@ PREFIX = "tunebench_"
 BENCHMARKS = ("vqav2", "gqa", "mme", "pope")
 
 
-def task_names(benchmark: str) -> list[str]:
+def lmms_task_names(benchmark: str) -> list[str]:
     """lmms-eval task names that read one benchmark's file: closed answer sets are also scored by likelihood
     (lmms-eval's multiple_choice, through the model's loglikelihood)."""
     return [PREFIX + benchmark, *([f"{PREFIX}{benchmark}_choice"] if get_task(benchmark).candidates else [])]
@@ -87,7 +87,7 @@ def write_tasks(records_by_benchmark: dict[str, list[Record]], out: Path) -> lis
     names: list[str] = []
     for benchmark, records in records_by_benchmark.items():
         _write_jsonl(out / data_file(benchmark), (document(benchmark, r, image_root) for r in records))
-        for name in task_names(benchmark):
+        for name in lmms_task_names(benchmark):
             shutil.copyfile(_shipped(f"{name}.yaml"), out / f"{name}.yaml")
             names.append(name)
     return names
@@ -131,5 +131,5 @@ def choice_process_results(doc: dict, results: list) -> dict[str, Any]:
 
 
 def choice_yes_ratio(items: list[dict]) -> float:
-    """Share of documents whose likelier candidate is the first (the yes-ratio of a yes/no set)."""
+    """Share of documents whose likelier candidate is "Yes" (the yes-ratio of a yes/no set)."""
     return sum(item["picked"] == "Yes" for item in items) / len(items) if items else 0.0

@@ -25,23 +25,15 @@ OTHER_FORMATS: dict[str, tuple[str, Callable[[list[Path], Path | None], list[Rec
 }
 
 
-def format_names() -> tuple[str, ...]:
-    from tunebench.evaluation.tasks import task_names
-
-    return (*task_names(), *OTHER_FORMATS)
-
-
 def load_format(fmt: str, inputs: list[Path], image_folder: Path | None = None) -> list[Record]:
     """Records of one dataset given in format `fmt` (a task name, or one of OTHER_FORMATS)."""
-    from tunebench.evaluation.tasks import task_names
+    from tunebench.evaluation.tasks import expect_inputs, get_task, task_names
 
+    inputs = [Path(p) for p in inputs]
     if fmt in task_names():
-        from tunebench.evaluation.tasks import get_task
-
-        return get_task(fmt).load([Path(p) for p in inputs], image_folder)
+        return get_task(fmt).load(inputs, image_folder)
     if fmt not in OTHER_FORMATS:
-        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(format_names())}")
+        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join((*task_names(), *OTHER_FORMATS))}")
     what, load = OTHER_FORMATS[fmt]
-    if len(inputs) != 1:
-        raise DataError(f"format {fmt!r} takes {what}; got {len(inputs)} input path(s)")
-    return load([Path(p) for p in inputs], image_folder)
+    expect_inputs(fmt, inputs, 1, 1, what)
+    return load(inputs, image_folder)

@@ -8,10 +8,11 @@ baseline and the lmms-eval task writer all ask `get_task`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ class Task:
     blind_extra: tuple[str, ...] = ()  # summary fields the blind baseline's headline carries too
     headline_max: Callable[[Mapping[str, Any]], float] = _percent  # the headline's maximum, from a summary
     train_prompt: Callable[[Record], str] | None = None  # the question as converted training data asks it
-    train_answer: Callable[[Record], str] = field(default=_first_answer)  # the answer converted data gives
+    train_answer: Callable[[Record], str] = _first_answer  # the answer converted data gives
 
     def question(self, record: Record) -> str:
         text = record.question
@@ -78,15 +79,15 @@ def register_task(task: Task) -> Task:
     return task
 
 
+@functools.cache
+def _import_task_modules() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
 def _discover() -> dict[str, Task]:
-    if not _DISCOVERED:
-        for module in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{module.name}")
-        _DISCOVERED.append(True)
+    _import_task_modules()
     return _TASKS
-
-
-_DISCOVERED: list[bool] = []
 
 
 def task_names() -> tuple[str, ...]:

@@ -67,6 +67,32 @@ def test_failed_build_leaves_no_entry(cache_dir):
     assert not list(cache_dir.glob(".entry.*"))
 
 
+_RACER = """
+import sys, time
+from pathlib import Path
+from tunebench.components.cache import cached_entry
+
+def build(folder):
+    with open(sys.argv[1], "a") as log:
+        log.write("built\\n")
+    time.sleep(2)
+    (folder / "weights.bin").write_bytes(b"x" * 1000)
+
+folder, _ = cached_entry("entry", build)
+assert (folder / "weights.bin").read_bytes() == b"x" * 1000
+"""
+
+
+def test_processes_that_miss_together_build_once_and_all_load(cache_dir, tmp_path):
+    log = tmp_path / "builds.log"
+    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(log)], stderr=subprocess.PIPE, text=True)
+              for _ in range(3)]
+    errors = [p.communicate()[1] for p in racers]
+    assert [p.returncode for p in racers] == [0, 0, 0], errors
+    assert log.read_text().splitlines() == ["built"]
+    assert is_valid_entry(cache_dir / "entry")
+
+
 def test_llm_by_local_path(tmp_path):
     folder = save_tiny_llama(tmp_path / "llm")
     loaded = load_llm(str(folder))

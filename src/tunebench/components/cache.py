@@ -3,6 +3,7 @@
 An entry is a folder of files plus `manifest.json` (size and sha256 of each file), written last. An entry
 whose manifest is missing, or whose files do not match it (truncated, corrupt), is rebuilt, never loaded.
 Entries are built in a temporary sibling folder and renamed into place, so a crash leaves no half entry.
+A lock file per entry lets one process build while others (parallel bench arms) wait and then load it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from filelock import FileLock
 
 from tunebench.core.io import atomic_write_json, read_json, sha256_file
 
@@ -56,6 +59,14 @@ def cached_entry(key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
     if is_valid_entry(folder):
         return folder, True
     folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder.parent / f".{folder.name}.lock"):
+        if is_valid_entry(folder):  # another process built it while this one waited
+            return folder, True
+        _build_entry(folder, build)
+    return folder, False
+
+
+def _build_entry(folder: Path, build: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         build(tmp)
@@ -66,7 +77,6 @@ def cached_entry(key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return folder, False
 
 
 def entry_hash(folder: Path) -> str:

@@ -58,8 +58,9 @@ def cached_entry(key: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
     folder = cache_root() / key
     if is_valid_entry(folder):
         return folder, True
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(folder.parent / f".{folder.name}.lock"):
+    locks = folder.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(locks / f"{folder.name}.lock"):
         if is_valid_entry(folder):  # another process built it while this one waited
             return folder, True
         _build_entry(folder, build)

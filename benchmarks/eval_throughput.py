@@ -66,10 +66,11 @@ def answer_one(model, task, record) -> str:
     from tunebench.evaluation.engine import prompt_turns
     from tunebench.models.features import open_image
 
-    stem = model.stem(model.tower.preprocess([open_image(record.image)]).to(model.device)) if record.image else None
+    pixels = model.tower.preprocess([open_image(record.image)]).to(model.device) if record.image else None
+    feat = model.frozen_features(pixels) if pixels is not None else None
     ids = model.encode(prompt_turns(task, record), record_id=record.id, for_generation=True)["input_ids"]
     input_ids = torch.tensor([ids], device=model.device)
-    embeds = model.input_embeds(input_ids, stem)
+    embeds = model.input_embeds(input_ids, feat)
     out = model.llm.generate(
         inputs_embeds=embeds, attention_mask=torch.ones_like(input_ids), max_new_tokens=task.max_new_tokens,
         do_sample=False, num_beams=1, pad_token_id=model.tokenizer.pad_token_id,

@@ -30,7 +30,7 @@ def lmms_score(benchmark: str, output: str, refs: tuple[str, ...]) -> float:
     if benchmark == "vqav2":
         from lmms_eval.tasks.vqav2.utils import vqav2_process_results
 
-        from tunebench.evaluation.lmms_tasks import vqa_answers
+        from tunebench.evaluation.tasks.vqav2 import vqa_answers
 
         doc = {"question_id": 0, "answers": vqa_answers(refs)}
         return float(vqav2_process_results(doc, [output])["exact_match"])

@@ -59,6 +59,7 @@ def tiny_eval_vlm(parts_root: Path, arch: str, scale: float = 0.3, seed: int = 0
 
 def tiny_recipe(parts_root: Path, name: str = "llava-1.5", **overrides: Any):
     """A preset recipe on the tiny parts, with further overrides (dotted keys or nested dicts)."""
-    from tunebench.train.recipes import apply_overrides, get_recipe
+    from tunebench.core.config import override
+    from tunebench.train.recipes import get_recipe
 
-    return apply_overrides(apply_overrides(get_recipe(name), {"model": tiny_model_overrides(parts_root)}), overrides)
+    return override(override(get_recipe(name), {"model": tiny_model_overrides(parts_root)}), overrides)

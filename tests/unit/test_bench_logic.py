@@ -9,10 +9,11 @@ from tunebench.bench.curves import compute_to_reach
 from tunebench.bench.pipeline import arm_recipe, spread
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.bench.verdict import verdict
+from tunebench.core.config import override
 from tunebench.core.errors import UserError
 from tunebench.data.records import Record, Turn
 from tunebench.evaluation.tasks import get_task
-from tunebench.train.recipes import apply_overrides, get_recipe, recipe_changes
+from tunebench.train.recipes import get_recipe, recipe_changes
 
 
 def _pope_rows(correct: list[bool]) -> list[dict]:
@@ -245,7 +246,7 @@ def test_recipe_changes_list_every_departure_from_the_published_recipe():
     assert changes and all(before != after for before, after in changes.values())
     published = get_recipe("llava-1.5")
     assert recipe_changes(published, get_recipe("llava-1.5")) == []
-    tweaked = apply_overrides(published, {"stage2.connector_lr": 2e-3, "stage2.optim.lr": 1e-4})
+    tweaked = override(published, {"stage2.connector_lr": 2e-3, "stage2.optim.lr": 1e-4})
     assert recipe_changes(published, tweaked) == [
         {"field": "stages.stage2.connector_lr", "published": None, "as_run": 2e-3},
         {"field": "stages.stage2.optim.lr", "published": 2e-5, "as_run": 1e-4}]

@@ -55,13 +55,13 @@ def whole_prompt_answers(model, task, records, scoring: str) -> dict[str, str]:
     """Each full prompt alone, image tokens and all, with no shared prefix (the path the engine replaces)."""
     from tunebench.evaluation.engine import answer_ids, prompt_turns
     from tunebench.models.batching import pad_batch
-    from tunebench.models.features import stems_for
+    from tunebench.models.features import frozen_features_for
 
-    stems = stems_for(model, [r.image for r in records])
+    feats = frozen_features_for(model, [r.image for r in records])
     out = {}
-    for r, stem in zip(records, stems, strict=True):
+    for r, feat in zip(records, feats, strict=True):
         ex = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)
-        batch = pad_batch([{**ex, "stem": stem}], model.tokenizer.pad_token_id)
+        batch = pad_batch([{**ex, "frozen_features": feat}], model.tokenizer.pad_token_id)
         if scoring == "likelihood":
             scores = model.score_candidates(batch, [answer_ids(model, c) for c in task.candidates])
             out[r.id] = task.candidates[int(scores.argmax())]
@@ -79,9 +79,9 @@ def test_shared_image_prefixes_give_the_answers_of_whole_prompts(model, world, t
     computed = []
     original = type(model).prefix_kv
 
-    def counted(self, ids, stems):
+    def counted(self, ids, feats):
         computed.extend(ids)
-        return original(self, ids, stems)
+        return original(self, ids, feats)
 
     monkeypatch.setattr(type(model), "prefix_kv", counted)
     assert answers(model, task, records, 16, scoring) == whole_prompt_answers(model, task, records, scoring)

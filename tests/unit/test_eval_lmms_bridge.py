@@ -107,7 +107,7 @@ def test_each_image_is_prefilled_once_for_all_its_requests(root, run_dir, monkey
     lm = bridge(run_dir, 4, records)
     prefilled: list = []
     prefix_kv = lm.model.prefix_kv
-    monkeypatch.setattr(lm.model, "prefix_kv", lambda ids, stems: prefilled.extend(ids) or prefix_kv(ids, stems))
+    monkeypatch.setattr(lm.model, "prefix_kv", lambda ids, feats: prefilled.extend(ids) or prefix_kv(ids, feats))
     lm.generate_until(generate_requests(task, records))
     assert len(prefilled) == images < len(records)
     prefilled.clear()
@@ -121,7 +121,8 @@ def whole_prompt_loss(lm: TunebenchLMM, question: str, image, continuation: str)
     model = lm.model
     ids = model.encode([Turn("human", f"{IMAGE_TOKEN}\n{question}")], for_generation=True)["input_ids"]
     cont = answer_ids(model, continuation)
-    batch = pad_batch([{"input_ids": ids + cont, "stem": lm._stems([image])[0]}], model.tokenizer.pad_token_id)
+    example = {"input_ids": ids + cont, "frozen_features": lm._frozen_features([image])[0]}
+    batch = pad_batch([example], model.tokenizer.pad_token_id)
     with torch.inference_mode():
         logprobs = model.logits(batch)[0, -len(cont) - 1 : -1].log_softmax(-1)
     return -float(logprobs.gather(-1, torch.tensor(cont)[:, None]).sum()) / len(cont)

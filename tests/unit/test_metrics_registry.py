@@ -2,6 +2,7 @@
 
 import pytest
 
+from tunebench.core.errors import UserError
 from tunebench.evaluation.metrics import METRICS, Metric, get_metric
 
 
@@ -11,7 +12,7 @@ def test_registry_keys():
 
 
 def test_unknown_metric_lists_known_names():
-    with pytest.raises(KeyError, match="vqav2"):
+    with pytest.raises(UserError, match="vqav2"):
         get_metric("vqa")
 
 

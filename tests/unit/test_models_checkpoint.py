@@ -16,7 +16,7 @@ from tunebench.data.records import Turn
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora
 from tunebench.models.checkpoint import CONFIG, load_run, save_run
-from tunebench.models.config import LoraConfig
+from tunebench.models.config import LoraSpec
 
 PROMPTS = [[Turn("human", "<image>\nwhat is it?")], [Turn("human", "<image>\nhow many shapes are there?")]]
 
@@ -28,8 +28,9 @@ def parts(tmp_path_factory):
 
 def batch(model) -> dict:
     exs = [model.encode(t, for_generation=True) for t in PROMPTS]
-    stems = model.stem(torch.randn(len(exs), 3, 32, 32, generator=torch.Generator().manual_seed(5)))
-    return pad_batch([{**e, "stem": s} for e, s in zip(exs, stems, strict=True)], model.tokenizer.pad_token_id)
+    feats = model.frozen_features(torch.randn(len(exs), 3, 32, 32, generator=torch.Generator().manual_seed(5)))
+    examples = [{**e, "frozen_features": s} for e, s in zip(exs, feats, strict=True)]
+    return pad_batch(examples, model.tokenizer.pad_token_id)
 
 
 def logits(model) -> torch.Tensor:
@@ -95,7 +96,7 @@ def test_lora_round_trip_in_peft_format_unmerged(parts, tmp_path):
     from peft.tuners.lora import LoraLayer
 
     model = tiny_vlm(parts, "llava")
-    apply_lora(model, LoraConfig(r=4, alpha=8, dropout=0.0))
+    apply_lora(model, LoraSpec(r=4, alpha=8, dropout=0.0))
     perturb(model.connector, seed=4)
     perturb(model.peft, seed=5)  # only the adapters are trainable inside the PEFT model
     trained = logits(model)

@@ -18,7 +18,7 @@ from tunebench.data.records import Turn
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora, build_vlm
 from tunebench.models.checkpoint import load_run, save_run
-from tunebench.models.config import LoraConfig
+from tunebench.models.config import LoraSpec
 from tunebench.models.export import SIDECAR, export_hf_llava, import_hf_llava
 
 PROMPTS = [[Turn("human", "<image>\nwhat is it?")], [Turn("human", "<image>\nhow many red shapes are there?")]]
@@ -52,7 +52,7 @@ def pixels(n: int = len(PROMPTS)) -> torch.Tensor:
 def batch(model, px: torch.Tensor) -> dict:
     exs = [model.encode(t, for_generation=True) for t in PROMPTS]
     out = pad_batch(exs, model.tokenizer.pad_token_id, side="left")
-    out["stem"] = model.stem(px)
+    out["frozen_features"] = model.frozen_features(px)
     return out
 
 
@@ -127,7 +127,7 @@ def test_lora_run_exports_merged_without_touching_the_run(parts, tmp_path):
     from peft.tuners.lora import LoraLayer
 
     model = tiny_vlm(parts, "llava").eval()
-    apply_lora(model, LoraConfig(r=4, alpha=8, dropout=0.0))
+    apply_lora(model, LoraSpec(r=4, alpha=8, dropout=0.0))
     generator = torch.Generator().manual_seed(2)
     with torch.no_grad():
         for name, param in model.llm.named_parameters():

@@ -21,15 +21,15 @@ def model(request, tmp_path_factory):
     return tiny_vlm(tmp_path_factory.mktemp("parts"), request.param).eval()
 
 
-def stems(model, n: int) -> torch.Tensor:
-    return model.stem(torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+def feats(model, n: int) -> torch.Tensor:
+    return model.frozen_features(torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
 
 
 def batch_of(model, id_lists: list[list[int]], names: list[str], with_images: bool = True) -> dict:
     batch = pad_batch([{"input_ids": ids} for ids in id_lists], model.tokenizer.pad_token_id)
     batch["ids"] = names
     if with_images:
-        batch["stem"] = stems(model, len(id_lists))
+        batch["frozen_features"] = feats(model, len(id_lists))
     return batch
 
 

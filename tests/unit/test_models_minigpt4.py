@@ -9,7 +9,7 @@ from tests.tiny_vlm import TINY_QFORMER, tiny_vlm
 from tunebench.data.records import Turn
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora
-from tunebench.models.config import LoraConfig, VLMConfig
+from tunebench.models.config import LoraSpec, VLMConfig
 from tunebench.models.qformer import QFormer, QFormerConfig, text_tokenizer
 
 LLM_DIM = VISION_DIM = 32  # tests/tiny.py: llama and CLIP hidden sizes
@@ -31,7 +31,8 @@ def unique_numel(module) -> int:
 def training_batch(model) -> dict:
     enc = model.encode([Turn("human", "<image>\nwhat?"), Turn("gpt", "yes")])
     pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
-    return pad_batch([{**enc, "stem": model.stem(pixels)[0]}], model.tokenizer.pad_token_id, side="right")
+    example = {**enc, "frozen_features": model.frozen_features(pixels)[0]}
+    return pad_batch([example], model.tokenizer.pad_token_id, side="right")
 
 
 def test_qformer_is_frozen_by_default_and_only_the_projection_trains(parts):
@@ -59,16 +60,16 @@ def test_train_qformer_makes_the_qformer_trainable(parts):
     assert table["connector"]["trainable"] == table["connector"]["parameters"] == unique_numel(model.connector)
     model.train()
     assert qformer.training and not model.tower.training
-    stem = model.stem(torch.zeros(1, 3, 32, 32))
-    assert stem.shape == (1, model.tower.num_tokens, VISION_DIM)  # cache holds raw features: the Q-Former runs
+    feat = model.frozen_features(torch.zeros(1, 3, 32, 32))
+    assert feat.shape == (1, model.tower.num_tokens, VISION_DIM)  # cache holds raw features: the Q-Former runs
     model.loss(training_batch(model)).loss.backward()
     assert qformer.query_tokens.grad is not None and qformer.query_tokens.grad.abs().sum() > 0
 
 
-def test_frozen_qformer_stem_is_the_query_output(parts):
+def test_frozen_qformer_features_is_the_query_output(parts):
     model = tiny_vlm(parts, "minigpt4").eval()
-    stem = model.stem(torch.zeros(2, 3, 32, 32))
-    assert stem.shape == (2, TINY_QFORMER.num_query_tokens, TINY_QFORMER.hidden_size)
+    feat = model.frozen_features(torch.zeros(2, 3, 32, 32))
+    assert feat.shape == (2, TINY_QFORMER.num_query_tokens, TINY_QFORMER.hidden_size)
     assert model.num_image_tokens == TINY_QFORMER.num_query_tokens
 
 
@@ -84,7 +85,7 @@ def test_llava_parameter_table(parts):
     embedding = model.llm.get_input_embeddings().weight
     assert model.llm.get_output_embeddings().weight is embedding  # tied: counted once
 
-    apply_lora(model, LoraConfig(r=4, alpha=8, dropout=0.0))
+    apply_lora(model, LoraSpec(r=4, alpha=8, dropout=0.0))
     # Every Linear of the tiny llama (hidden 32, MLP 64, 4 heads of 8, 2 KV heads), 2 layers: r * (in + out).
     per_layer = sum(i + o for i, o in [(32, 32), (32, 16), (32, 16), (32, 32), (32, 64), (32, 64), (64, 32)])
     lora = 4 * per_layer * 2

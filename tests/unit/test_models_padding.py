@@ -38,13 +38,13 @@ def pixels(n: int) -> torch.Tensor:
 
 
 def examples(model, conversations, for_generation: bool) -> list[dict]:
-    stems = model.stem(pixels(len(conversations)))  # images run as one batch, as evaluation does
+    feats = model.frozen_features(pixels(len(conversations)))  # images run as one batch, as evaluation does
     out = []
     for i, turns in enumerate(conversations):
         enc = model.encode(turns, record_id=f"r{i}", for_generation=for_generation)
         if for_generation:
             enc.pop("labels")
-        out.append({**enc, "stem": stems[i]})
+        out.append({**enc, "frozen_features": feats[i]})
     return out
 
 

@@ -23,8 +23,8 @@ def test_yaml_overrides_profile_and_flags_override_yaml(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("sizes:\n  knowledge_tset: 7\n", "config field 'sizes.knowledge_tset'"),
-    ("knowledge_strategies: [zero_shot, telepathy]\n", "config field 'knowledge_strategies.1'"),
+    ("sizes:\n  knowledge_tset: 7\n", "c.yaml: sizes.knowledge_tset: unknown config field"),
+    ("knowledge_strategies: [zero_shot, telepathy]\n", "c.yaml: knowledge_strategies.1: cannot read 'telepathy'"),
     ("- a list\n", "config must be a mapping"),
     ("a: [unclosed\n", "invalid YAML"),
 ])

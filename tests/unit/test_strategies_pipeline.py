@@ -12,6 +12,7 @@ from transformers import BertConfig, BertModel, BertTokenizerFast, LlamaConfig, 
 
 from tests.tiny import tiny_tokenizer
 from tunebench.components import load_llm
+from tunebench.core.config import build, override
 from tunebench.core.io import sha256_file
 from tunebench.data.records import Turn
 from tunebench.models.batching import pad_batch
@@ -80,7 +81,7 @@ def tiny_config(llm: Path, embedder: Path, **changes) -> StrategiesConfig:
         "finetune": {"max_steps": 2, "batch_size": 4, "max_length": 4096, "rank": 4, "alpha": 8},
         "few_shot_k": 2, "structured_retries": 1, "bootstrap_resamples": 50,
     }
-    return StrategiesConfig.model_validate({**base, **changes})
+    return build(StrategiesConfig, {**base, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,7 @@ def test_lora_training_through_the_shared_trainer_lowers_the_loss(parts):
     train, _ = format_items(4, 0, seed=0)
     examples = ft.encode_examples(llm.tokenizer, ft.format_conversations(train), max_length=4096)
     assert len(examples) == 4 and all(any(label != -100 for label in e["labels"]) for e in examples)
-    cfg = tiny_config(*parts).finetune.model_copy(update={"max_steps": 20, "lr": 1e-2, "bf16": False})
+    cfg = override(tiny_config(*parts).finetune, {"max_steps": 20, "lr": 1e-2, "bf16": False})
     model = ft.add_lora(llm.model, cfg)
     batch = pad_batch(examples, llm.tokenizer.pad_token_id, side="right")
     with torch.no_grad():

@@ -6,11 +6,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunebench.core.config import STRICT
 from tunebench.core.errors import UserError
 
 
 @dataclass
 class DataSpec:
+    __pydantic_config__ = STRICT
     seed: int = 0
     train_scenes: int = 2000
     test_scenes: int = 500
@@ -29,6 +31,7 @@ class DataSpec:
 
 @dataclass
 class ArmSpec:
+    __pydantic_config__ = STRICT
     name: str  # unique key, e.g. "llava" or "minigpt4-lora"
     recipe: str  # llava-1.5 | llava-1.5-lora | minigpt4
     label: str  # shown in the report
@@ -39,6 +42,7 @@ class ArmSpec:
 
 @dataclass
 class BenchConfig:
+    __pydantic_config__ = STRICT
     profile: str = "default"
     data: DataSpec = field(default_factory=DataSpec)
     arms: list[ArmSpec] = field(default_factory=list)
@@ -118,22 +122,7 @@ def profile(name: str) -> BenchConfig:
 
 def load_config(name: str, config_file: Path | None) -> BenchConfig:
     """A profile, with a user's YAML applied on top (parts, data, arms, sizes)."""
+    from tunebench.core.config import override, read_yaml
+
     cfg = profile(name)
-    if config_file is None:
-        return cfg
-    import yaml
-
-    from tunebench.train.recipes import apply_overrides
-
-    try:
-        raw = yaml.safe_load(Path(config_file).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read YAML config: {exc}", where=str(config_file)) from exc
-    arms = raw.pop("arms", None)
-    cfg = apply_overrides(cfg, raw, where=f"{config_file}: ")
-    if arms is not None:
-        try:
-            cfg.arms = [ArmSpec(**arm) for arm in arms]
-        except TypeError as exc:
-            raise UserError(f"bad arm entry: {exc}", where=f"{config_file}: arms") from exc
-    return cfg
+    return cfg if config_file is None else override(cfg, read_yaml(config_file), where=f"{config_file}: ")

@@ -139,12 +139,13 @@ def ensure_shapes(spec, folder: Path) -> Path:
 def arm_recipe(cfg: BenchConfig, arm: ArmSpec) -> Recipe:
     """The arm's recipe as the bench runs it: the preset, the bench's parts, then the profile's and the arm's
     overrides."""
-    from tunebench.train.recipes import apply_overrides, get_recipe
+    from tunebench.core.config import override
+    from tunebench.train.recipes import get_recipe
 
     recipe = get_recipe(arm.recipe)
     recipe.model.vision, recipe.model.llm = cfg.vision, cfg.llm
-    recipe = apply_overrides(recipe, cfg.common_overrides)
-    return apply_overrides(recipe, arm.overrides)
+    recipe = override(recipe, cfg.common_overrides, where="common_overrides.")
+    return override(recipe, arm.overrides, where=f"arm {arm.name}: overrides.")
 
 
 def qformer_folder(recipe: Recipe, seed: int, out: Path) -> Path | None:

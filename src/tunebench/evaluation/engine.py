@@ -20,7 +20,7 @@ import torch
 from tunebench.data.records import Record, Turn
 from tunebench.evaluation.tasks import Task
 from tunebench.models.batching import pad_batch
-from tunebench.models.features import stems_for
+from tunebench.models.features import frozen_features_for
 from tunebench.models.prefix import PrefixKV, prefix_length
 from tunebench.models.prompting import IGNORE_INDEX
 from tunebench.models.prompting import image_prompt as image_turns
@@ -56,7 +56,7 @@ class Prompt:
     prefix: list[int]  # up to the image's last token: shared by every question on the image (empty: none)
     suffix: list[int]  # the rest, prefilled per question
     image: str | None  # what identifies the image (a path, a content hash)
-    stem: torch.Tensor | None
+    feat: torch.Tensor | None
     name: str = ""  # named in error messages (a record id)
 
     @property
@@ -65,21 +65,21 @@ class Prompt:
 
 
 def split_prompt(model: VisionLanguageModel, index: int, ids: list[int], image: str | None,
-                 stem: torch.Tensor | None, name: str = "") -> Prompt:
+                 feat: torch.Tensor | None, name: str = "") -> Prompt:
     """A prompt's token ids, cut after the image's last token."""
     cut = prefix_length(ids, model.image_token_id)
     cut = cut if cut < len(ids) else 0  # a prompt ending on its image has nothing to share
-    return Prompt(index, ids[:cut], ids[cut:], image, stem, name)
+    return Prompt(index, ids[:cut], ids[cut:], image, feat, name)
 
 
 def build_prompts(model: VisionLanguageModel, task: Task, records: Sequence[Record],
-                  stems: dict[str, torch.Tensor] | None = None) -> list[Prompt]:
-    """Each record's prompt, split where its image's tokens end; `stems` maps an image to its features."""
+                  feats: dict[str, torch.Tensor] | None = None) -> list[Prompt]:
+    """Each record's prompt, split where its image's tokens end; `feats` maps an image to its features."""
     prompts = []
     for i, r in enumerate(records):
         ids = model.encode(prompt_turns(task, r), record_id=r.id, for_generation=True)["input_ids"]
-        stem = stems[r.image] if stems is not None and r.image else None
-        prompts.append(split_prompt(model, i, ids, r.image, stem, r.id))
+        feat = feats[r.image] if feats is not None and r.image else None
+        prompts.append(split_prompt(model, i, ids, r.image, feat, r.id))
     return prompts
 
 
@@ -122,13 +122,13 @@ def run_batches(model: VisionLanguageModel, prompts: list[Prompt], batch_size: i
         if batch[0].prefix:
             new = list({p.key: p for p in batch if p.key not in shared}.values())  # one per image
             if new:
-                stems_new = torch.stack([p.stem for p in new]) if new[0].stem is not None else None
-                shared.update(zip([p.key for p in new], model.prefix_kv([p.prefix for p in new], stems_new),
+                feats_new = torch.stack([p.feat for p in new]) if new[0].feat is not None else None
+                shared.update(zip([p.key for p in new], model.prefix_kv([p.prefix for p in new], feats_new),
                                   strict=True))
             prefix = PrefixKV.stack([shared[p.key] for p in batch])
             examples = [{"input_ids": p.suffix} for p in batch]
         else:
-            examples = [{"input_ids": p.suffix, "stem": p.stem} for p in batch]
+            examples = [{"input_ids": p.suffix, "frozen_features": p.feat} for p in batch]
         inputs = pad_batch(examples, model.tokenizer.pad_token_id, side="left")
         inputs["ids"] = [p.name for p in batch]
         inputs = {k: v.to(model.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
@@ -148,7 +148,7 @@ def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], b
 
         raise UserError(f"task {task.name} has no closed answer set; use --scoring generate")
     paths = list(dict.fromkeys(r.image for r in records if r.image))
-    prompts = build_prompts(model, task, records, dict(zip(paths, stems_for(model, paths), strict=True))
+    prompts = build_prompts(model, task, records, dict(zip(paths, frozen_features_for(model, paths), strict=True))
                             if paths else None)
     candidates = [answer_ids(model, c) for c in task.candidates] if scoring == "likelihood" else None
 

@@ -15,7 +15,7 @@ import torch
 from tunebench.data.records import Record, Turn
 from tunebench.evaluation.tasks import Task
 from tunebench.models.batching import pad_batch
-from tunebench.models.features import stems_for
+from tunebench.models.features import frozen_features_for
 from tunebench.models.prompting import image_prompt
 from tunebench.models.vlm import VisionLanguageModel
 
@@ -82,7 +82,7 @@ def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Rec
     if not records:
         raise ValueError("image reliance needs questions about at least two different images")
     paths = list(dict.fromkeys(r.image for r in records))
-    stems = stems_for(model, paths)
+    feats = frozen_features_for(model, paths)
     row = {p: i for i, p in enumerate(paths)}
     swap = _other_image(paths)
     matched, swapped = [], []
@@ -90,8 +90,8 @@ def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Rec
     for r in records:
         turns = [*image_prompt(task.question(r)), Turn("gpt", r.reference_answer)]
         example = model.encode(turns, record_id=r.id)
-        matched.append({**example, "stem": stems[row[r.image]]})
-        swapped.append({**example, "stem": stems[row[swap[r.image]]]})
+        matched.append({**example, "frozen_features": feats[row[r.image]]})
+        swapped.append({**example, "frozen_features": feats[row[swap[r.image]]]})
     loss_matched, tokens = _mean_answer_loss(model, matched, batch_size)
     loss_swapped, _ = _mean_answer_loss(model, swapped, batch_size)
     return {"questions": len(records), "answer_tokens": tokens, "loss_right_image": loss_matched,

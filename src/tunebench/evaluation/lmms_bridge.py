@@ -248,8 +248,8 @@ class TunebenchLMM(_Base):
             turn = Turn("human", f"{IMAGE_TOKEN}\n{text}" if key is not None else text)
             ids = self.model.encode([turn], record_id=f"{task}/{doc_id}", for_generation=True)["input_ids"]
             rows.append((ids, key, f"{task}/{doc_id}"))
-        stems = self._stems(images) if images else None
-        prompts = [split_prompt(self.model, i, ids, key, stems[keys[key]] if key is not None else None, name)
+        feats = self._frozen_features(images) if images else None
+        prompts = [split_prompt(self.model, i, ids, key, feats[keys[key]] if key is not None else None, name)
                    for i, (ids, key, name) in enumerate(rows)]
         if tails:  # appended after the split, so a tail never becomes part of a shared prefix
             for p in prompts:
@@ -257,9 +257,9 @@ class TunebenchLMM(_Base):
         return prompts
 
     @torch.inference_mode()
-    def _stems(self, images: list) -> torch.Tensor:
+    def _frozen_features(self, images: list) -> torch.Tensor:
         model = self.model
-        out = [model.stem(model.tower.preprocess(images[a : a + CHUNK]).to(model.device)).float().cpu()
+        out = [model.frozen_features(model.tower.preprocess(images[a : a + CHUNK]).to(model.device)).float().cpu()
                for a in range(0, len(images), CHUNK)]
         return torch.cat(out)
 

@@ -16,7 +16,7 @@ def pad_id_of(tokenizer) -> int:
 
 
 def pad_batch(examples: Sequence[dict[str, Any]], pad_id: int, side: str = "left") -> dict[str, torch.Tensor]:
-    """Pad `input_ids` (and `labels` if present) to one length; stack `stem` image inputs.
+    """Pad `input_ids` (and `labels` if present) to one length; stack the images' frozen features.
 
     Position ids are derived from the attention mask, so a left-padded sample sees the same positions
     as when it runs alone: padding never shifts a sample's rotary positions.
@@ -35,8 +35,8 @@ def pad_batch(examples: Sequence[dict[str, Any]], pad_id: int, side: str = "left
     batch["position_ids"] = position_ids(batch["attention_mask"])
     if labels:
         batch["labels"] = torch.tensor(labels)
-    if any(e.get("stem") is not None for e in examples):
-        batch["stem"] = torch.stack([e["stem"] for e in examples])
+    if any(e.get("frozen_features") is not None for e in examples):
+        batch["frozen_features"] = torch.stack([e["frozen_features"] for e in examples])
     return batch
 
 

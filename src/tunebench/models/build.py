@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from tunebench.components import load_llm, load_vision_tower
-from tunebench.models.config import LoraConfig, VLMConfig
+from tunebench.models.config import LoraSpec, VLMConfig
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel, build_connector
 
@@ -44,11 +44,10 @@ def lora_target_modules(llm: nn.Module) -> list[str]:
     return sorted(names)
 
 
-def apply_lora(model: VisionLanguageModel, cfg: LoraConfig) -> None:
+def apply_lora(model: VisionLanguageModel, cfg: LoraSpec) -> None:
     """Inject LoRA adapters into the LLM in place; `model.llm` stays the plain causal LM object."""
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import get_peft_model
+    from peft import LoraConfig, get_peft_model
 
-    peft_cfg = PeftLoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+    peft_cfg = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                               target_modules=lora_target_modules(model.llm), task_type="CAUSAL_LM")
     model.attach_lora(get_peft_model(model.llm, peft_cfg))

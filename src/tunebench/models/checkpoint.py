@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model, save_model
 
+from tunebench.core.config import build
 from tunebench.core.errors import UserError
 from tunebench.core.io import atomic_path, atomic_write_json, read_json, sha256_file
 from tunebench.models.build import build_vlm
@@ -61,7 +62,7 @@ def load_run(run_dir: str | Path, tower=None, loaded_llm=None, allow_pickle: boo
             return import_hf_llava(run_dir, allow_pickle=allow_pickle)
         raise UserError(f"not a tunebench run directory (no {CONFIG}) nor a llava-hf checkpoint", where=str(run_dir))
     meta = read_json(run_dir / CONFIG)
-    model = _base_model(VLMConfig.from_dict(meta["model"]), tower, loaded_llm)
+    model = _base_model(build(VLMConfig, meta["model"], where=f"{run_dir / CONFIG}: model."), tower, loaded_llm)
     load_model(model.connector, str(run_dir / "connector.safetensors"))
     if (run_dir / "llm.safetensors").is_file():
         load_model(model.llm, str(run_dir / "llm.safetensors"))

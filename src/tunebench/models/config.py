@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tunebench.core.config import STRICT
 from tunebench.models.qformer import QFormerConfig
 
 Arch = Literal["llava", "minigpt4"]
 
 
 @dataclass
-class LoraConfig:
+class LoraSpec:
+    """A stage's LoRA settings (turned into peft's own LoraConfig when the adapters are attached)."""
+
+    __pydantic_config__ = STRICT
     r: int = 128
     alpha: int = 256
     dropout: float = 0.05
@@ -19,6 +23,7 @@ class LoraConfig:
 
 @dataclass
 class VLMConfig:
+    __pydantic_config__ = STRICT
     arch: Arch = "llava"
     vision: str = "efficientnet-lite0"  # registry name or local CLIP/SigLIP folder
     llm: str = "smollm2-135m-instruct"  # registry name or local Hugging Face causal LM folder
@@ -31,16 +36,3 @@ class VLMConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VLMConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            from tunebench.core.errors import UserError
-
-            raise UserError(f"unknown model config field(s): {', '.join(sorted(unknown))}")
-        data = dict(data)
-        if isinstance(data.get("qformer"), dict):
-            data["qformer"] = QFormerConfig(**data["qformer"])
-        return cls(**data)

@@ -49,7 +49,7 @@ class Connector(nn.Module, abc.ABC):
     def frozen_part(self, features: torch.Tensor) -> torch.Tensor: ...
 
     @abc.abstractmethod
-    def trainable_part(self, stem: torch.Tensor) -> torch.Tensor: ...
+    def trainable_part(self, feat: torch.Tensor) -> torch.Tensor: ...
 
     @abc.abstractmethod
     def trainable_parameters(self) -> list[nn.Parameter]:
@@ -85,8 +85,8 @@ class MlpProjector(Connector):
     def frozen_part(self, features: torch.Tensor) -> torch.Tensor:
         return features
 
-    def trainable_part(self, stem: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(self.act(self.linear_1(pixel_shuffle(stem, self.shuffle))))
+    def trainable_part(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(pixel_shuffle(feat, self.shuffle))))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return list(self.parameters())
@@ -109,8 +109,8 @@ class QFormerConnector(Connector):
         """What a cache may hold: the Q-Former output when it is frozen, else the raw features."""
         return features if self.train_qformer else self.qformer(features)
 
-    def trainable_part(self, stem: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.qformer(stem) if self.train_qformer else stem)
+    def trainable_part(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.qformer(feat) if self.train_qformer else feat)
 
     @property
     def frozen_is_identity(self) -> bool:

@@ -41,13 +41,13 @@ def _cached(key: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
     path = cache_root() / "features" / f"{key}.safetensors"
     if path.is_file():
         try:
-            return load_file(str(path))["stems"]
+            return load_file(str(path))["feats"]
         except Exception:
             path.unlink(missing_ok=True)  # damaged entry: recompute, never trust it
-    stems = compute()
+    feats = compute()
     with atomic_path(path) as tmp:
-        save_file({"stems": stems.contiguous()}, str(tmp))
-    return stems
+        save_file({"feats": feats.contiguous()}, str(tmp))
+    return feats
 
 
 @torch.inference_mode()
@@ -87,7 +87,7 @@ def module_hash(module: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def stems_for(model, paths: Sequence[str]) -> torch.Tensor:
+def frozen_features_for(model, paths: Sequence[str]) -> torch.Tensor:
     """The frozen part of `model`'s image path per image: tower features, or a frozen Q-Former's outputs."""
     features = tower_features(model.tower, paths, model.device)
     connector = model.connector

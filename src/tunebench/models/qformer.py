@@ -18,9 +18,12 @@ from torch import nn
 from transformers import AutoTokenizer, Blip2QFormerConfig, Blip2QFormerModel, PreTrainedTokenizerBase
 from transformers.models.blip_2.modeling_blip_2 import Blip2TextEmbeddings
 
+from tunebench.core.config import STRICT
+
 
 @dataclass
 class QFormerConfig:
+    __pydantic_config__ = STRICT
     num_query_tokens: int = 32
     hidden_size: int = 384
     num_layers: int = 6

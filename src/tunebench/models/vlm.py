@@ -2,14 +2,15 @@
 
 The image path, for either design:
 
-    pixels --tower--> features --connector.frozen_part--> stem      (`stem`: no gradient, cacheable per image)
-    stem --connector.trainable_part--> image embeddings             (`image_embeds`)
+    pixels --tower--> features --connector.frozen_part--> frozen features   (no gradient: cacheable per image)
+    frozen features --connector.trainable_part--> image embeddings          (`image_embeds`)
     prompt embeddings with the image embeddings at the `<image>` positions  (`input_embeds`)
     --llm--> hidden states -> loss at supervised positions, or generation  (`hidden_states`, `loss`, `generate`)
 
-The feature cache (`models/features.py`) holds the stem of every image, so training and evaluation start at
-the second line: a batch carries `batch["stem"]`, never pixels. `stem(pixels)` is the same first line
-uncached. LLaVA's stem is the tower's features; MiniGPT-4's is the frozen Q-Former's 32 query outputs.
+The feature cache (`models/features.py`) holds the frozen features of every image, so training and
+evaluation start at the second line: a batch carries `batch["frozen_features"]`, never pixels.
+`frozen_features(pixels)` is the first line, uncached. LLaVA's frozen features are the tower's own;
+MiniGPT-4's are the frozen Q-Former's 32 query outputs.
 
 The prompt holds the `<image>` placeholder expanded to as many tokens as the connector emits. Loss logits
 are computed only at supervised positions (most positions are prompt or image tokens, and the LM head is
@@ -71,13 +72,13 @@ class VisionLanguageModel(nn.Module):
         return next(self.llm.parameters()).device
 
     # ----- images -------------------------------------------------------------------------------
-    def stem(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def frozen_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The frozen part of the image path (tower, plus a frozen Q-Former): cacheable per image."""
         with torch.no_grad():
             return self.connector.frozen_part(self.tower(pixel_values))
 
-    def image_embeds(self, stem: torch.Tensor) -> torch.Tensor:
-        return self.connector.trainable_part(stem)
+    def image_embeds(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.connector.trainable_part(feat)
 
     def expand_image_tokens(self, ids: Sequence[int], labels: Sequence[int] | None = None
                             ) -> tuple[list[int], list[int]]:
@@ -123,12 +124,12 @@ class VisionLanguageModel(nn.Module):
         stop = STOP_STRINGS.get(self.cfg.template)
         return (text.split(stop)[0] if stop else text).strip()
 
-    def input_embeds(self, input_ids: torch.Tensor, stem: torch.Tensor | None,
+    def input_embeds(self, input_ids: torch.Tensor, feat: torch.Tensor | None,
                      sample_ids: Sequence[str] | None = None) -> torch.Tensor:
         embeds = self.llm.get_input_embeddings()(input_ids)
         is_image = input_ids == self.image_token_id
         counts = is_image.sum(dim=1)
-        expected = self.num_image_tokens if stem is not None else 0
+        expected = self.num_image_tokens if feat is not None else 0
         bad = (counts != expected).nonzero().flatten().tolist()
         if bad:
             i = bad[0]
@@ -136,8 +137,8 @@ class VisionLanguageModel(nn.Module):
             raise DataError(
                 f"{int(counts[i])} image tokens in the prompt but the image gives {expected}; "
                 "was the prompt truncated or the <image> placeholder repeated?", where=f"sample {name}")
-        if stem is not None:
-            image = self.image_embeds(stem.to(self.device)).to(embeds.dtype)
+        if feat is not None:
+            image = self.image_embeds(feat.to(self.device)).to(embeds.dtype)
             embeds = embeds.masked_scatter(is_image.unsqueeze(-1), image.reshape(-1, image.shape[-1]))
         return embeds
 
@@ -150,16 +151,16 @@ class VisionLanguageModel(nn.Module):
             out = self.llm.model(input_ids=batch["input_ids"], attention_mask=full, cache=prefix.cache(),
                                  position_ids=position_ids(full)[:, prefix.length:], use_cache=True)
             return out.last_hidden_state
-        embeds = self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids"))
+        embeds = self.input_embeds(batch["input_ids"], batch.get("frozen_features"), batch.get("ids"))
         out = self.llm.model(inputs_embeds=embeds, attention_mask=mask,
                              position_ids=batch.get("position_ids", position_ids(mask)), use_cache=False)
         return out.last_hidden_state
 
     @torch.inference_mode()
-    def prefix_kv(self, input_ids: Sequence[Sequence[int]], stems: torch.Tensor | None) -> list[PrefixKV]:
+    def prefix_kv(self, input_ids: Sequence[Sequence[int]], feats: torch.Tensor | None) -> list[PrefixKV]:
         """Keys and values of prompt prefixes of one length (their images' tokens included), one per row."""
         ids = torch.tensor([list(row) for row in input_ids], device=self.device)
-        cache = self.llm.model(inputs_embeds=self.input_embeds(ids, stems), use_cache=True).cache
+        cache = self.llm.model(inputs_embeds=self.input_embeds(ids, feats), use_cache=True).cache
         return [PrefixKV(tuple((layer.keys[i : i + 1], layer.values[i : i + 1]) for layer in cache.layers))
                 for i in range(len(ids))]
 
@@ -189,8 +190,8 @@ class VisionLanguageModel(nn.Module):
         With `prefix` (keys and values of each row's shared start) the batch holds only what follows it.
         """
         if prefix is None:
-            inputs = {"inputs_embeds": self.input_embeds(batch["input_ids"], batch.get("stem"), batch.get("ids")),
-                      "attention_mask": batch["attention_mask"]}
+            embeds = self.input_embeds(batch["input_ids"], batch.get("frozen_features"), batch.get("ids"))
+            inputs = {"inputs_embeds": embeds, "attention_mask": batch["attention_mask"]}
         else:
             inputs = {"input_ids": batch["input_ids"], "attention_mask": prefix.full_mask(batch["attention_mask"]),
                       "cache": prefix.cache()}

@@ -7,25 +7,22 @@ Profiles are plain dictionaries merged under the user's YAML, so a user file onl
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from tunebench.core.config import STRICT, build, merge, read_yaml
 from tunebench.core.errors import UserError
 
 Strategy = Literal["zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag"]
 STRATEGIES: tuple[str, ...] = ("zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class WorldConfig(_Strict):
+@dataclass
+class WorldConfig:
     """The fictional world behind the knowledge and freshness tasks."""
 
+    __pydantic_config__ = STRICT
     towns: int = 8
     companies: int = 10
     people: int = 16
@@ -33,23 +30,29 @@ class WorldConfig(_Strict):
     changed_facts: int = 20  # facts that change after the strategies are built (freshness task)
 
 
-class TaskSizes(_Strict):
+@dataclass
+class TaskSizes:
+    __pydantic_config__ = STRICT
     knowledge_test: int = 60
     knowledge_train: int = 60
     format_test: int = 40
     format_train: int = 40
 
 
-class RetrievalConfig(_Strict):
+@dataclass
+class RetrievalConfig:
+    __pydantic_config__ = STRICT
     chunk_words: int = 70
     overlap_words: int = 15
     top_k: int = 2
     rrf_k: int = 60
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
-    recall_ks: list[int] = Field(default_factory=lambda: [1, 2, 5])
+    recall_ks: list[int] = field(default_factory=lambda: [1, 2, 5])
 
 
-class GenerationConfig(_Strict):
+@dataclass
+class GenerationConfig:
+    __pydantic_config__ = STRICT
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 where the CPU/GPU computes it natively
     batch_size: int = 16
     short_tokens: int = 16  # short-answer strategies
@@ -60,11 +63,13 @@ class GenerationConfig(_Strict):
     latency_probe: int = 3  # queries answered one at a time per strategy, for single-request latency
 
 
-class FineTuneConfig(_Strict):
+@dataclass
+class FineTuneConfig:
+    __pydantic_config__ = STRICT
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] = Field(
+    target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
     lr: float = 1e-3
@@ -78,18 +83,20 @@ class FineTuneConfig(_Strict):
     train_on_documents: bool = True  # knowledge injection: also learn the corpus passages
 
 
-class StrategiesConfig(_Strict):
+@dataclass
+class StrategiesConfig:
+    __pydantic_config__ = STRICT
     seed: int = 0
     # CPU threads for torch; 0 keeps torch's choice. One, because on a shared 2-core VM each operator would
     # wait for a descheduled sibling thread (docs/decisions.md).
     threads: int = 1
     llm: str = "smollm2-135m-instruct"
     embedder: str = "all-minilm-l6-v2"
-    world: WorldConfig = Field(default_factory=WorldConfig)
-    sizes: TaskSizes = Field(default_factory=TaskSizes)
-    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
-    generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    finetune: FineTuneConfig = Field(default_factory=FineTuneConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    sizes: TaskSizes = field(default_factory=TaskSizes)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    finetune: FineTuneConfig = field(default_factory=FineTuneConfig)
     few_shot_k: int = 3
     # Worked examples in the RAG prompt: the few-shot examples, each with its own retrieved passages, so that
     # rag - few_shot measures retrieval alone (fine-tuned + RAG uses none: it has learnt the answer form).
@@ -99,11 +106,11 @@ class StrategiesConfig(_Strict):
     structured_mode: Literal["constrained", "retry"] = "constrained"
     structured_retries: int = 2
     bootstrap_resamples: int = 1000
-    knowledge_strategies: list[Strategy] = Field(default_factory=lambda: list(STRATEGIES))
-    format_strategies: list[Strategy] = Field(
+    knowledge_strategies: list[Strategy] = field(default_factory=lambda: list(STRATEGIES))
+    format_strategies: list[Strategy] = field(
         default_factory=lambda: ["zero_shot", "few_shot", "cot", "structured", "finetune"]
     )
-    freshness_strategies: list[Strategy] = Field(
+    freshness_strategies: list[Strategy] = field(
         default_factory=lambda: ["zero_shot", "rag", "finetune", "finetune_rag"]
     )
 
@@ -120,35 +127,12 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def load_config(profile: str = "default", path: str | Path | None = None, **overrides: Any) -> StrategiesConfig:
     """Profile, then the YAML file, then keyword overrides (CLI flags) on top."""
     if profile not in PROFILES:
         raise UserError(f"unknown profile '{profile}' (choose {', '.join(PROFILES)})")
     data = dict(PROFILES[profile])
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError as exc:
-            raise UserError("config file not found", where=str(path)) from exc
-        except yaml.YAMLError as exc:
-            raise UserError(f"invalid YAML: {exc}".splitlines()[0], where=str(path)) from exc
-        if not isinstance(loaded, dict):
-            raise UserError("config must be a mapping", where=str(path))
-        data = _merge(data, loaded)
-    data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
-    try:
-        return StrategiesConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"config field '{field}': {first['msg']}", where=str(path) if path else None) from exc
+        data = merge(data, read_yaml(path))
+    data = merge(data, {k: v for k, v in overrides.items() if v is not None})
+    return build(StrategiesConfig, data, where=f"{path}: " if path else "")

@@ -189,7 +189,7 @@ def _run(cfg: StrategiesConfig, out: Path, corpus: Path | None, qa: Path | None,
     finetune_format(runner)
     results = {
         "schema": SCHEMA,
-        "config": cfg.model_dump(mode="json"),
+        "config": asdict(cfg),
         "environment": environment(),
         "model": {"llm": llm.name, "weights_hash": llm.weights_hash, "dtype": str(dtype).replace("torch.", ""),
                   "embedder": cfg.embedder},

@@ -12,19 +12,13 @@ console = Console()
 
 
 def _recipe(name: str, config: Path | None, sets: list[str]):
-    import yaml
-
-    from tunebench.core.errors import UserError
-    from tunebench.train.recipes import apply_overrides, get_recipe, parse_sets
+    from tunebench.core.config import override, parse_sets, read_yaml
+    from tunebench.train.recipes import get_recipe
 
     recipe = get_recipe(name)
     if config is not None:
-        try:
-            overrides = yaml.safe_load(config.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UserError(f"cannot read YAML config: {exc}", where=str(config)) from exc
-        recipe = apply_overrides(recipe, overrides)
-    return apply_overrides(recipe, parse_sets(sets))
+        recipe = override(recipe, read_yaml(config), where=f"{config}: ")
+    return override(recipe, parse_sets(sets))
 
 
 def train_command(
@@ -73,15 +67,16 @@ def pretrain_qformer_command(
 ) -> None:
     """BLIP-2 stage 1 for the Q-Former (ITC + ITM) against the frozen vision tower."""
     from tunebench.components import load_vision_tower
+    from tunebench.core.config import override, parse_sets
     from tunebench.data.formats.loading import load_format
     from tunebench.models.qformer import QFormerConfig
     from tunebench.train.qformer_pretrain import PretrainConfig, pretrain_qformer
-    from tunebench.train.recipes import apply_overrides, get_recipe, parse_sets
+    from tunebench.train.recipes import get_recipe
 
     fmt = "ccsbu" if data.is_dir() else "llava"
     records = load_format(fmt, [data], image_folder)
     base = PretrainConfig(QFormerConfig(), get_recipe("minigpt4").qformer_optim)
-    cfg = apply_overrides(base, parse_sets(set_))
+    cfg = override(base, parse_sets(set_))
     cfg.optim.seed = seed
     summary = pretrain_qformer(records, load_vision_tower(vision), cfg, out)
     console.print(

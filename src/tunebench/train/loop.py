@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tunebench.core.config import STRICT
 from tunebench.core.device import autocast
 from tunebench.core.seed import seed_everything
 from tunebench.train.checkpointing import TrainState, load_checkpoint, save_checkpoint
@@ -27,6 +28,7 @@ from tunebench.train.sampling import step_plan
 
 @dataclass
 class OptimConfig:
+    __pydantic_config__ = STRICT
     lr: float = 2e-5
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03

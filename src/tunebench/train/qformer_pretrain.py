@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 
+from tunebench.core.config import STRICT
 from tunebench.core.io import atomic_path, atomic_write_json, read_json
 from tunebench.core.seed import seed_everything
 from tunebench.data.records import Record
@@ -27,6 +28,7 @@ WEIGHTS = "qformer.safetensors"
 
 @dataclass
 class PretrainConfig:
+    __pydantic_config__ = STRICT
     qformer: QFormerConfig
     optim: OptimConfig
     holdout_fraction: float = 0.1

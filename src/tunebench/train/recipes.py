@@ -7,12 +7,12 @@ the published ones. Override any field from YAML (`--config`) or the CLI (`--set
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tunebench.core.config import STRICT, is_named_list
 from tunebench.core.errors import UserError
-from tunebench.models.config import LoraConfig, VLMConfig
+from tunebench.models.config import LoraSpec, VLMConfig
 from tunebench.train.loop import OptimConfig
 
 Part = Literal["connector", "llm", "lora"]
@@ -20,18 +20,20 @@ Part = Literal["connector", "llm", "lora"]
 
 @dataclass
 class StageConfig:
+    __pydantic_config__ = STRICT
     name: str
     data: Literal["captions", "instructions"]
-    train: list[str]  # parts that train: connector, llm, lora
+    train: list[Part]  # parts that train
     template: str = "chat"
     optim: OptimConfig = field(default_factory=OptimConfig)
     connector_lr: float | None = None  # own lr for the connector when the LLM trains too
-    lora: LoraConfig | None = None
+    lora: LoraSpec | None = None
     gradient_checkpointing: bool = False  # trade compute for memory on long sequences
 
 
 @dataclass
 class Recipe:
+    __pydantic_config__ = STRICT
     name: str
     model: VLMConfig
     stages: list[StageConfig]
@@ -52,7 +54,7 @@ def _llava_stage1() -> StageConfig:
 def _llava(lora: bool) -> Recipe:
     if lora:
         stage2 = StageConfig("stage2", "instructions", ["connector", "lora"], connector_lr=2e-5,
-                             lora=LoraConfig(r=128, alpha=256, dropout=0.05),
+                             lora=LoraSpec(r=128, alpha=256, dropout=0.05),
                              optim=OptimConfig(lr=2e-4, weight_decay=0.0, warmup_ratio=0.03, batch_size=16))
     else:
         stage2 = StageConfig("stage2", "instructions", ["connector", "llm"],
@@ -83,7 +85,7 @@ def get_recipe(name: str) -> Recipe:
 
 def _flat_fields(node: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted path -> value for every leaf of a recipe as a dict; stages keyed by their name."""
-    if isinstance(node, list) and all(isinstance(item, dict) and "name" in item for item in node) and node:
+    if is_named_list(node):
         return {k: v for item in node for k, v in _flat_fields(item, f"{prefix}{item['name']}.").items()}
     if isinstance(node, dict):
         return {k: v for key, value in node.items() for k, v in _flat_fields(value, f"{prefix}{key}.").items()}
@@ -103,96 +105,3 @@ def recipe_changes(published: Recipe, as_run: Recipe | dict[str, Any]) -> list[d
     before, after = relevant(before), relevant(after)
     return [{"field": key, "published": before.get(key), "as_run": after.get(key)}
             for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
-
-
-def apply_overrides(obj: Any, overrides: dict[str, Any], where: str = "") -> Any:
-    """Return a copy of a (nested) dataclass with fields replaced; unknown keys are a user error.
-
-    Keys may be nested dicts or dotted paths; stages are addressed by name (`stage2.optim.lr`).
-    """
-    obj = copy.deepcopy(obj)
-    for key, value in _nest(overrides).items():
-        path = f"{where}{key}"
-        if isinstance(obj, list):  # list of stages, addressed by name
-            match = [s for s in obj if getattr(s, "name", None) == key]
-            if not match:
-                raise UserError(f"no stage named '{key}'", where=path)
-            obj[obj.index(match[0])] = apply_overrides(match[0], value, f"{path}.")
-            continue
-        stage_names = [s.name for s in getattr(obj, "stages", [])]
-        if key in stage_names and isinstance(value, dict):  # `stage2.optim.lr` at the recipe's top level
-            obj.stages = apply_overrides(obj.stages, {key: value}, where)
-            continue
-        if not is_dataclass(obj) or key not in {f.name for f in fields(obj)}:
-            raise UserError("unknown config field", where=path)
-        current = getattr(obj, key)
-        if isinstance(value, dict) and current is not None and (is_dataclass(current) or isinstance(current, list)):
-            setattr(obj, key, apply_overrides(current, value, f"{path}."))
-        elif isinstance(value, dict) and current is None and key == "lora":
-            setattr(obj, key, apply_overrides(LoraConfig(), value, f"{path}."))
-        elif _is_null(value) and "None" in str(next(f.type for f in fields(obj) if f.name == key)):
-            setattr(obj, key, None)  # `--set qformer.init_from=none` on an optional field
-        else:
-            setattr(obj, key, _coerce(value, current, path))
-    return obj
-
-
-def _is_null(value: Any) -> bool:
-    return isinstance(value, str) and value.strip().lower() in {"none", "null"}
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """Dotted keys -> nested dicts, merged deeply (`a.b.x` and `a.b.y` both survive)."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        head, _, rest = key.partition(".")
-        part = _nest({rest: value}) if rest else value
-        nested[head] = _merge(nested[head], part) if isinstance(nested.get(head), dict) else part
-    return nested
-
-
-def _merge(base: dict[str, Any], extra: Any) -> Any:
-    if not isinstance(extra, dict):
-        return extra
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) else value
-    return out
-
-
-def _coerce(value: Any, current: Any, where: str) -> Any:
-    """CLI values arrive as strings: convert to the type of the field they replace."""
-    if isinstance(value, str) and current is None:
-        return _parse_scalar(value)
-    if not isinstance(value, str) or isinstance(current, str):
-        return value
-    if isinstance(current, list):  # `--set stage2.train=connector,llm`
-        return [item.strip() for item in value.split(",") if item.strip()]
-    try:
-        if isinstance(current, bool):
-            if value.lower() not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(value)
-            return value.lower() in {"true", "1", "yes"}
-        return type(current)(value)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"cannot read {value!r} as {type(current).__name__}", where=where) from exc
-
-
-def _parse_scalar(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return None if _is_null(text) else text
-
-
-def parse_sets(items: list[str]) -> dict[str, str]:
-    """`--set a.b=c` pairs -> {"a.b": "c"}."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out

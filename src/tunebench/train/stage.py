@@ -17,7 +17,7 @@ from tunebench.data.records import Record, records_hash
 from tunebench.models.batching import pad_batch
 from tunebench.models.build import apply_lora, build_vlm
 from tunebench.models.checkpoint import CONFIG, load_run, save_run
-from tunebench.models.features import stems_for
+from tunebench.models.features import frozen_features_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
 from tunebench.train.loop import OptimConfig, StepHook, train
@@ -77,12 +77,12 @@ def supervised_loss(model: VisionLanguageModel, batch: dict) -> tuple[torch.Tens
 def build_examples(model: VisionLanguageModel, records: list[Record]) -> list[dict]:
     """Token ids, labels and the cached frozen image input of every record."""
     paths = list(dict.fromkeys(r.image for r in records if r.image))
-    stems = stems_for(model, paths) if paths else None
+    feats = frozen_features_for(model, paths) if paths else None
     row = {p: i for i, p in enumerate(paths)}
     examples = []
     for r in records:
         ex = model.encode(r.turns, record_id=r.id)
-        ex["stem"] = stems[row[r.image]] if r.image else None
+        ex["frozen_features"] = feats[row[r.image]] if r.image else None
         examples.append(ex)
     kept = [ex for ex in examples if any(label != -100 for label in ex["labels"][1:])]
     if not kept:

@@ -51,25 +51,11 @@ def document(benchmark: str, record: Record, image_root: Path) -> dict[str, Any]
                            "answer": record.reference_answer}
     if record.image is not None:
         doc |= {"image_root": str(image_root), "image": Path(record.image).resolve().relative_to(image_root).as_posix()}
-    meta = record.meta
-    if benchmark == "vqav2":
-        doc |= {"question_id": meta.get("question_id", record.id), "answers": vqa_answers(record.answers)}
-    elif benchmark == "gqa":
-        doc["question_id"] = str(meta.get("question_id", record.id))
-    elif benchmark == "mme":  # lmms-eval pairs an image's two questions by question_id
-        doc |= {"question_id": meta.get("image", record.image), "category": meta.get("subtask", "")}
-    elif benchmark == "pope":
-        doc |= {"question_id": str(meta.get("question_id", record.id)), "category": meta.get("split", "")}
-    candidates = get_task(benchmark).candidates
-    if candidates:  # the right candidate as `tunebench eval --scoring likelihood` spells it
-        doc["choice"] = next(c for c in candidates if c.lower() == doc["answer"].lower())
+    task = get_task(benchmark)
+    doc |= task.lmms_fields(record)
+    if task.candidates:  # the right candidate as `tunebench eval --scoring likelihood` spells it
+        doc["choice"] = next(c for c in task.candidates if c.lower() == doc["answer"].lower())
     return doc
-
-
-def vqa_answers(answers: Iterable[str]) -> list[dict[str, Any]]:
-    """The annotation layout of VQA-v2, answer ids included: its scorer leaves one answer out by comparing
-    these dicts, so ten bare {"answer": ...} dicts would leave out every copy of the same answer at once."""
-    return [{"answer": a, "answer_confidence": "yes", "answer_id": i} for i, a in enumerate(answers, 1)]
 
 
 def write_tasks(records_by_benchmark: dict[str, list[Record]], out: Path) -> list[str]:

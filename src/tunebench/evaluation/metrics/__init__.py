@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from tunebench.core.errors import UserError
 from tunebench.evaluation.metrics import gqa, mme, pope, squad, vqav2
 from tunebench.evaluation.metrics._common import by_skill
 
@@ -63,10 +64,9 @@ METRICS: dict[str, Metric] = {module.NAME: _metric(module) for module in (vqav2,
 
 def get_metric(name: str) -> Metric:
     """The registered metric, with an error that lists the known names."""
-    try:
-        return METRICS[name]
-    except KeyError:
-        raise KeyError(f"unknown metric {name!r}; known: {sorted(METRICS)}") from None
+    if name not in METRICS:
+        raise UserError(f"unknown metric '{name}' (choose: {', '.join(sorted(METRICS))})")
+    return METRICS[name]
 
 
 __all__ = ["METRICS", "Metric", "get_metric"]

@@ -37,6 +37,10 @@ def _percent(summary: Mapping[str, Any]) -> float:
     return 100.0
 
 
+def _question_id(record: Record) -> dict[str, Any]:
+    return {"question_id": str(record.meta.get("question_id", record.id))}
+
+
 @dataclass(frozen=True)
 class Task:
     """One benchmark: how its data loads, how a question is asked, how answers are scored and reported."""
@@ -57,6 +61,7 @@ class Task:
     headline_max: Callable[[Mapping[str, Any]], float] = _percent  # the headline's maximum, from a summary
     train_prompt: Callable[[Record], str] | None = None  # the question as converted training data asks it
     train_answer: Callable[[Record], str] = _first_answer  # the answer converted data gives
+    lmms_fields: Callable[[Record], dict[str, Any]] = _question_id  # what lmms-eval's own functions read
 
     def question(self, record: Record) -> str:
         text = record.question

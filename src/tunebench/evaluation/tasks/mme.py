@@ -27,11 +27,16 @@ def train_prompt(record: Record) -> str:
     return record.question
 
 
+def lmms_fields(record: Record) -> dict[str, Any]:
+    """lmms-eval pairs an image's two questions by question_id."""
+    return {"question_id": record.meta.get("image", record.image), "category": record.meta.get("subtask", "")}
+
+
 TASK = register_task(Task(
     name="mme", label="MME perception", metric=METRICS["mme"], load=load, load_manifest=load_manifest,
     candidates=("Yes", "No"), drop=" Please answer yes or no.",
     breakdown=lambda summary: {k: v["score"] for k, v in summary.get("subtasks", {}).items()},
     question_type="subtask", blind_constants=("Yes", "No"),
     headline_max=lambda summary: SUBTASK_MAX * len(summary["subtasks"]),
-    train_prompt=train_prompt, train_answer=lambda record: record.answers[0].capitalize(),
+    train_prompt=train_prompt, train_answer=lambda record: record.answers[0].capitalize(), lmms_fields=lmms_fields,
 ))

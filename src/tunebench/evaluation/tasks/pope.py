@@ -32,9 +32,13 @@ def breakdown(summary: dict[str, Any]) -> dict[str, float]:
                if exact else {}))
 
 
+def lmms_fields(record: Record) -> dict[str, Any]:
+    return {"question_id": str(record.meta.get("question_id", record.id)), "category": record.meta.get("split", "")}
+
+
 TASK = register_task(Task(
     name="pope", label="POPE mean F1", metric=METRICS["pope"], load=load, load_manifest=load_manifest,
     candidates=("Yes", "No"), breakdown=breakdown, question_type="split", blind_constants=("yes", "no"),
     blind_extra=("mean_accuracy",),  # F1 rewards "always yes"; accuracy (50 for any constant) shows no skill
-    train_answer=lambda record: record.answers[0].capitalize(),
+    train_answer=lambda record: record.answers[0].capitalize(), lmms_fields=lmms_fields,
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from tunebench.bench.config import profile
-from tunebench.bench.parallel import LogRelay, plan_jobs, worker_plan
+from tunebench.bench.parallel import Job, LogRelay, eval_jobs, merge_evaluations, plan_jobs, worker_plan
 
 
 def test_full_profile_plan_runs_each_qformer_once_before_the_arms_that_share_it(tmp_path):
@@ -15,10 +15,10 @@ def test_full_profile_plan_runs_each_qformer_once_before_the_arms_that_share_it(
     assert ready[: len(qformer_jobs)] == qformer_jobs  # they gate other arms, so they start first
     assert sorted(job.qformer for job in qformer_jobs) == sorted(waiting)  # one pretraining per folder
     # Every (arm, seed) is scheduled exactly once: ready now, or behind its Q-Former.
-    arm_jobs = [job for job in ready if job.kind == "arm"] + [job for jobs in waiting.values() for job in jobs]
+    arm_jobs = [job for job in ready if job.kind == "train"] + [job for jobs in waiting.values() for job in jobs]
     assert sorted((job.arm.name, job.seed) for job in arm_jobs) == sorted(
         (arm.name, seed) for arm in cfg.arms for seed in cfg.seeds)
-    assert all(job.arm.design == "llava" for job in ready if job.kind == "arm")
+    assert all(job.arm.design == "llava" for job in ready if job.kind == "train")
     # Seeds never share a Q-Former; arms with the same Q-Former settings do (minigpt4 and its LoRA ablation).
     for folder, jobs in waiting.items():
         assert {job.seed for job in jobs} == {int(folder.name.rsplit("-s", 1)[1])}
@@ -56,3 +56,24 @@ def test_log_relay_prefixes_complete_lines_and_holds_back_a_partial_one(tmp_path
         fh.write("10\nloading:  50%\rloading: 100%\n")
     relay.pump(lambda line, **_: seen.append(line))
     assert seen == ["[llava-s0] step 1/10", "[llava-s0] step 2/10", "[llava-s0] loading: 100%"]
+
+
+def test_a_trained_arm_is_scored_by_one_job_per_share_of_the_benchmarks():
+    arm = profile("default").arms[0]
+    tasks = ["vqav2", "gqa", "mme", "pope"]
+    jobs = eval_jobs(Job("train", arm, 1), tasks, workers=2)
+    assert [job.tasks for job in jobs] == [("vqav2", "mme"), ("gqa", "pope")]
+    assert [job.name for job in jobs] == ["llava-s1-eval-vqav2-mme", "llava-s1-eval-gqa-pope"]
+    assert Job("train", arm, 1).name == "llava-s1"  # the training log keeps the arm's name
+    assert [job.tasks for job in eval_jobs(Job("train", arm, 0), ["pope"], workers=2)] == [("pope",)]
+    assert sorted(t for job in eval_jobs(Job("train", arm, 0), tasks, workers=3) for t in job.tasks) == sorted(tasks)
+
+
+def test_eval_shares_merge_back_in_the_benchmarks_order():
+    trained = {"train": {"stage1": 1}, "recipe": {"name": "llava-1.5"}}
+    parts = [{"eval": {"gqa": "G", "pope": "P"}, "image_reliance": {"gqa": 0.2}},
+             {"eval": {"vqav2": "V", "mme": "M"}, "image_reliance": {"vqav2": 0.1, "mme": 0.0}}]
+    merged = merge_evaluations(trained, parts, ["vqav2", "gqa", "mme", "pope"])
+    assert list(merged["eval"].items()) == [("vqav2", "V"), ("gqa", "G"), ("mme", "M"), ("pope", "P")]
+    assert list(merged["image_reliance"]) == ["vqav2", "gqa", "mme"]
+    assert merged["train"] == {"stage1": 1} and merged["recipe"] == {"name": "llava-1.5"}

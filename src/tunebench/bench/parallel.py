@@ -3,8 +3,10 @@
 A 135M-parameter model trained with batch 8 does not keep two cores busy from one process: measured on
 2 cores (LLaVA stage 1), two single-thread processes make 2 x 3.2 = 6.4 samples/s together, one two-thread
 process 4.8. So on a CPU the benchmark runs its arms as separate processes. Each writes its own log
-(`logs/<arm>-s<seed>.log`), relayed here line by line with the arm's name in front. A MiniGPT-4 arm waits
-for its Q-Former pretraining, which runs as a job of its own and is shared by every arm that uses it.
+(`logs/<job>.log`), relayed here line by line with the job's name in front. A MiniGPT-4 arm waits for its
+Q-Former pretraining, which runs as a job of its own and is shared by every arm that uses it. A trained arm
+is scored by one job per share of the benchmarks, so that the last arm to finish training is evaluated on
+every core instead of one.
 An arm's numbers depend on its thread count (floating-point sums are split differently), so the plan is
 recorded in results.json; the same command on the same machine gives the same plan and the same numbers.
 """
@@ -41,14 +43,28 @@ def worker_plan(requested: int, jobs: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # "qformer" (pretrain a shared Q-Former) or "arm" (train and evaluate one arm with one seed)
+    kind: str  # "qformer" (pretrain a shared Q-Former), "train" (one arm, one seed) or "eval" (score it on `tasks`)
     arm: ArmSpec
     seed: int
     qformer: Path | None = None  # the Q-Former folder a "qformer" job fills
+    tasks: tuple[str, ...] = ()  # the benchmarks an "eval" job scores
 
     @property
     def name(self) -> str:
-        return f"{self.arm.name}-s{self.seed}" if self.kind == "arm" else f"qformer-{self.arm.name}-s{self.seed}"
+        run = f"{self.arm.name}-s{self.seed}"
+        return {"qformer": f"qformer-{run}", "train": run, "eval": "-".join((run, "eval", *self.tasks))}[self.kind]
+
+
+def eval_jobs(job: Job, tasks: list[str], workers: int) -> list[Job]:
+    """A trained arm's evaluation split into up to `workers` jobs, the benchmarks dealt out in turn."""
+    shares = [tuple(tasks[i::workers]) for i in range(workers)]
+    return [Job("eval", job.arm, job.seed, tasks=share) for share in shares if share]
+
+
+def merge_evaluations(trained: dict, parts: list[dict], tasks: list[str]) -> dict:
+    """An arm's training output with its eval jobs' scores and image-use probes, in the benchmarks' order."""
+    merged = {key: {k: v for part in parts for k, v in part[key].items()} for key in ("eval", "image_reliance")}
+    return {**trained, **{key: {t: found[t] for t in tasks if t in found} for key, found in merged.items()}}
 
 
 def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[Job]]]:
@@ -61,11 +77,11 @@ def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[J
         for arm in cfg.arms:
             folder = qformer_folder(arm_recipe(cfg, arm), seed, out)
             if folder is None:
-                ready.append(Job("arm", arm, seed))
+                ready.append(Job("train", arm, seed))
                 continue
             if folder not in waiting:
                 ready.append(Job("qformer", arm, seed, folder))
-            waiting.setdefault(folder, []).append(Job("arm", arm, seed))
+            waiting.setdefault(folder, []).append(Job("train", arm, seed))
     return sorted(ready, key=lambda job: job.kind != "qformer"), waiting
 
 
@@ -74,7 +90,9 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     ready, waiting = plan_jobs(cfg, out)
-    raw: dict = {arm.name: {} for arm in cfg.arms}
+    tasks = list(evals)
+    trained: dict[tuple[str, int], dict] = {}
+    scored: dict[tuple[str, int], list[dict]] = {}
     relay = LogRelay()
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         def submit(job: Job) -> tuple[Future, Job]:
@@ -92,14 +110,18 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
                     result = future.result()  # a failed job stops the benchmark with its error
                     if job.kind == "qformer":
                         running.update(submit(arm_job) for arm_job in waiting[job.qformer])
+                    elif job.kind == "train":
+                        trained[job.arm.name, job.seed] = result
+                        running.update(submit(eval_job) for eval_job in eval_jobs(job, tasks, workers))
                     else:
-                        raw[job.arm.name][job.seed] = result
+                        scored.setdefault((job.arm.name, job.seed), []).append(result)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
             relay.pump(console.print)
-    return {name: dict(sorted(by_seed.items())) for name, by_seed in raw.items()}
+    return {arm.name: {seed: merge_evaluations(trained[arm.name, seed], scored.get((arm.name, seed), []), tasks)
+                       for seed in sorted(cfg.seeds)} for arm in cfg.arms}
 
 
 def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list[Record]], out: Path,
@@ -107,7 +129,7 @@ def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list
     """In a worker process: everything it prints goes to its log; it uses `threads` cores."""
     import torch
 
-    from tunebench.bench.pipeline import arm_recipe, pretrain_qformer_for, run_arm
+    from tunebench.bench.pipeline import arm_recipe, evaluate_trained_arm, pretrain_qformer_for, train_arm
     from tunebench.components import load_vision_tower
 
     handle = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (stays open for the process's life)
@@ -122,7 +144,9 @@ def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list
     if job.kind == "qformer":
         pretrain_qformer_for(arm_recipe(cfg, job.arm), job.arm.label, job.seed, train, out, tower)
         return None
-    return run_arm(cfg, job.arm, job.seed, train, evals, out, tower)
+    if job.kind == "train":
+        return train_arm(cfg, job.arm, job.seed, train, evals, out, tower)
+    return evaluate_trained_arm(cfg, job.arm, job.seed, {t: evals[t] for t in job.tasks}, out, tower)
 
 
 class LogRelay:

@@ -174,6 +174,13 @@ def pretrain_qformer_for(recipe: Recipe, label: str, seed: int, train: TrainData
 def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
             out: Path, tower) -> dict:
     """Train one arm with one seed (cached/resumable), then evaluate it on every task (cached/resumable)."""
+    return {**train_arm(cfg, arm, seed, train, evals, out, tower),
+            **evaluate_trained_arm(cfg, arm, seed, evals, out, tower)}
+
+
+def train_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
+              out: Path, tower) -> dict:
+    """Train one arm with one seed (cached/resumable), scoring its learning curve on a fixed subset of `evals`."""
     from tunebench.bench.curves import CURVE, CurveProbe, curve_points, curve_records
     from tunebench.train.pipeline import train_recipe
     from tunebench.train.stage import SUMMARY
@@ -187,12 +194,19 @@ def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: 
     probes = {last: CurveProbe(curve_records(evals, cfg.curve_questions), cfg.curve_points, arm_dir / last / CURVE,
                                cfg.eval_batch_size)} if cfg.curve_points and cfg.curve_questions else {}
     summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run, on_step=probes)
-    final_model = _lazy_model(arm_dir / last, tower)  # loaded once, only if a result is missing
+    qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
+    return {"train": summaries, "qformer": qsummary, "recipe": recipe.to_dict(),
+            "learning_curve": curve_points(arm_dir / last, summaries, qsummary, last)}
+
+
+def evaluate_trained_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, evals: dict[str, list[Record]], out: Path,
+                         tower) -> dict:
+    """Score a trained arm's final model on `evals` (every task, or a share of them) and probe its image use."""
+    arm_dir = out / "arms" / f"{arm.name}-s{seed}"
+    final_model = _lazy_model(arm_dir / arm_recipe(cfg, arm).stages[-1].name, tower)  # loaded only if needed
     evaluations = evaluate_arm(cfg, arm, final_model, evals, arm_dir / "eval")
     reliance = image_reliance_arm(cfg, final_model, evals, arm_dir / "eval") if cfg.reliance_questions else {}
-    qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
-    return {"train": summaries, "qformer": qsummary, "eval": evaluations, "image_reliance": reliance,
-            "recipe": recipe.to_dict(), "learning_curve": curve_points(arm_dir / last, summaries, qsummary, last)}
+    return {"eval": evaluations, "image_reliance": reliance}
 
 
 def _lazy_model(run: Path, tower) -> Callable[[], Any]:

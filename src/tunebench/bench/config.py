@@ -72,9 +72,24 @@ MINIGPT4_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}, "stage2": {"optim": 
 MINIGPT4_PUBLISHED_LR = {"stage1": {"optim": {"lr": 1e-4}}, "stage2": {"optim": {"lr": 3e-5}}}
 LLAVA_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}}
 
+# The small-budget adaptation, for both designs alike: stage 1 twice over its captions, and stage 2 trains the LLM
+# with the connector at its own higher rate and a long warm-up, so that the answers come to depend on the image.
+SMALL_BUDGET_OVERRIDES = {
+    "qformer_optim": {"epochs": 1},
+    "stage1": {"optim": {"batch_size": 8, "epochs": 2}},
+    "stage2": {"train": ["connector", "llm"], "connector_lr": 2e-3,
+               "optim": {"batch_size": 8, "lr": 1e-4, "warmup_ratio": 0.5}},
+}
+
 MAIN_ARMS = [
     ArmSpec("llava", "llava-1.5", "LLaVA-1.5", "llava", LLAVA_SHORT_RUN_LR),
     ArmSpec("minigpt4", "minigpt4", "MiniGPT-4", "minigpt4", MINIGPT4_SHORT_RUN_LR),
+]
+# LLaVA's projector merges 2x2 grid cells into one token (as nanoVLM and SmolVLM do), so that more samples fit
+# the budget; MiniGPT-4's 32 queries are its design. Stage 2's rates come from SMALL_BUDGET_OVERRIDES.
+SMALL_BUDGET_ARMS = [
+    ArmSpec("llava", "llava-1.5", "LLaVA-1.5", "llava", {**LLAVA_SHORT_RUN_LR, "model": {"pixel_shuffle": 2}}),
+    ArmSpec("minigpt4", "minigpt4", "MiniGPT-4", "minigpt4", {"stage1": MINIGPT4_SHORT_RUN_LR["stage1"]}),
 ]
 ABLATION_ARMS = [
     ArmSpec("llava-frozen-llm", "llava-1.5", "LLaVA-1.5, frozen LLM", "llava",
@@ -101,14 +116,13 @@ def profile(name: str) -> BenchConfig:
                               "stage2": {"optim": {"batch_size": 8}}},
         )
     if name == "default":
-        # Sized to finish within ~30 minutes on a 2-core CPU, the extra minutes in stage 1 where the connector
-        # learns to ground (docs/decisions.md); the levers tried to make the models see within this budget are in
-        # docs/small-budget-recipe.md.
+        # Sized to finish within ~30 minutes on a 2-core CPU; every departure from the published recipes below is
+        # applied to both designs and shown in the report. The measurements behind it: docs/small-budget-recipe.md.
         return BenchConfig(
-            profile="default", data=DataSpec(captions=1280, instructions=480, eval_per_task=120),
-            arms=list(MAIN_ARMS), curve_questions=16,
-            common_overrides={"qformer_optim": {"epochs": 1}, "stage1": {"optim": {"batch_size": 8}},
-                              "stage2": {"optim": {"batch_size": 8}}},
+            profile="default",
+            data=DataSpec(max_objects=2, questions_per_image=12, captions=960, instructions=320, eval_per_task=120),
+            arms=list(SMALL_BUDGET_ARMS),
+            curve_questions=16, common_overrides=SMALL_BUDGET_OVERRIDES,
         )
     if name == "full":
         return BenchConfig(

@@ -113,7 +113,11 @@ def test_arms_ran_as_planned_each_with_its_own_log(smoke):
     if processes > 1:  # every job wrote its own log; the Q-Former ran once, before the arm that needs it
         assert "Q-Former pretraining" in (smoke / "logs" / "qformer-minigpt4-s0.log").read_text()
         for arm in ("llava-s0", "minigpt4-s0"):
-            assert "evaluating vqav2" in (smoke / "logs" / f"{arm}.log").read_text()
+            assert "training stage1, stage2" in (smoke / "logs" / f"{arm}.log").read_text()
+            scoring = [log.read_text() for log in sorted((smoke / "logs").glob(f"{arm}-eval-*.log"))]
+            assert len(scoring) == processes  # the benchmarks shared out over the workers
+            for task in results["tasks"]:  # each benchmark scored by exactly one of them
+                assert sum(f"evaluating {task} " in text for text in scoring) == 1, task
 
 
 def _chromium() -> str | None:

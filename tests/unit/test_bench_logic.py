@@ -258,3 +258,16 @@ def test_yes_no_prompts_ask_for_a_short_answer_as_lmms_eval_does():
     assert get_task("mme").question(mme) == "Is there a red circle?\nAnswer the question using a single word or phrase."
     assert get_task("pope").question(pope_q) == ("Is there a circle in the image?\n"
                                                  "Answer the question using a single word or phrase.")
+
+
+def test_the_report_lists_the_shapes_world_settings_that_differ_from_the_full_profile():
+    from tunebench.report.bench import data_changes
+
+    cfg = profile("default")
+    results = {"config": cfg.to_dict(), "data": {"world": {"max_objects": cfg.data.max_objects}}}
+    changes = {ch["field"]: (ch["full"], ch["as_run"]) for ch in data_changes(results)}
+    assert changes["data.max_objects"] == ("6", "2") and changes["data.questions_per_image"] == ("4", "12")
+    assert changes["data.captions"] == ("all", "960")
+    assert "data.seed" not in changes and "data.image_folder" not in changes
+    assert data_changes({"config": profile("full").to_dict(), "data": {"world": {"max_objects": 6}}}) == []
+    assert data_changes({"config": cfg.to_dict(), "data": {"world": None}}) == []  # a user's own data

@@ -19,6 +19,28 @@ CEILING_NOTE = ("Perception ceiling (tunebench ceiling): the same LLM trained on
                 "leave out.")
 
 
+WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_image", "captions", "instructions",
+                "eval_per_task")
+
+
+def data_changes(results: dict) -> list[dict]:
+    """The Shapes world's settings where they differ from the full profile's (the hard world, every record);
+    empty for a user's own data."""
+    from dataclasses import asdict
+
+    from tunebench.bench.config import profile
+
+    if not results["data"].get("world"):
+        return []
+    full, as_run = asdict(profile("full").data), results["config"]["data"]
+
+    def shown(value: int) -> str:
+        return "all" if value == 0 else str(value)
+
+    return [{"field": f"data.{k}", "full": shown(full[k]), "as_run": shown(as_run[k])}
+            for k in WORLD_FIELDS if as_run.get(k, full[k]) != full[k]]
+
+
 def _ceiling_note(results: dict, c: Cells) -> Markup:
     label = results["arms"][results["ceiling"]["arm"]]["label"]
     return Markup(escape(CEILING_NOTE)).format(steps=c.num("ceiling.steps"), arm=label)
@@ -38,6 +60,7 @@ def _view(results: dict, out: Path, c: Cells) -> dict:
         "learning_plot": learning_curves(results),
         "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
         "ceiling_note": _ceiling_note(results, c) if results.get("ceiling") else "",
+        "data_changes": data_changes(results),
     }
 
 
@@ -124,6 +147,10 @@ def markdown(results: dict, c: Cells) -> str:
             lines += ["", f"{arms[a]['label']}: settings that differ from the published {arms[a]['recipe']} recipe",
                       "", _row(["setting", "published", "as run"]), _row(["---"] * 3)]
             lines += [_row([f"`{ch['field']}`", str(ch["published"]), str(ch["as_run"])]) for ch in arms[a]["changes"]]
+    if changes := data_changes(results):
+        lines += ["", "Shapes world: settings that differ from the full profile's (the hard world, every record)", "",
+                  _row(["setting", "full profile", "as run"]), _row(["---"] * 3)]
+        lines += [_row([f"`{ch['field']}`", ch["full"], ch["as_run"]]) for ch in changes]
     lines += ["", "Plots, per-benchmark breakdowns and sample predictions: see report.html.", ""]
     return "\n".join(lines)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from tunebench.bench.config import profile
@@ -61,12 +63,15 @@ def test_log_relay_prefixes_complete_lines_and_holds_back_a_partial_one(tmp_path
 def test_a_trained_arm_is_scored_by_one_job_per_share_of_the_benchmarks():
     arm = profile("default").arms[0]
     tasks = ["vqav2", "gqa", "mme", "pope"]
-    jobs = eval_jobs(Job("train", arm, 1), tasks, workers=2)
+    run = Path("out/arms/llava-s1/stage2")
+    jobs = eval_jobs(Job("train", arm, 1), run, tasks, workers=2)
     assert [job.tasks for job in jobs] == [("vqav2", "mme"), ("gqa", "pope")]
+    assert all(job.run == run for job in jobs)
     assert [job.name for job in jobs] == ["llava-s1-eval-vqav2-mme", "llava-s1-eval-gqa-pope"]
     assert Job("train", arm, 1).name == "llava-s1"  # the training log keeps the arm's name
-    assert [job.tasks for job in eval_jobs(Job("train", arm, 0), ["pope"], workers=2)] == [("pope",)]
-    assert sorted(t for job in eval_jobs(Job("train", arm, 0), tasks, workers=3) for t in job.tasks) == sorted(tasks)
+    assert [job.tasks for job in eval_jobs(Job("train", arm, 0), run, ["pope"], workers=2)] == [("pope",)]
+    three = eval_jobs(Job("train", arm, 0), run, tasks, workers=3)
+    assert sorted(t for job in three for t in job.tasks) == sorted(tasks)
 
 
 def test_eval_shares_merge_back_in_the_benchmarks_order():

@@ -47,6 +47,7 @@ class Job:
     arm: ArmSpec
     seed: int
     qformer: Path | None = None  # the Q-Former folder a "qformer" job fills
+    run: Path | None = None  # the trained run an "eval" job scores
     tasks: tuple[str, ...] = ()  # the benchmarks an "eval" job scores
 
     @property
@@ -55,10 +56,11 @@ class Job:
         return {"qformer": f"qformer-{run}", "train": run, "eval": "-".join((run, "eval", *self.tasks))}[self.kind]
 
 
-def eval_jobs(job: Job, tasks: list[str], workers: int) -> list[Job]:
-    """A trained arm's evaluation split into up to `workers` jobs, the benchmarks dealt out in turn."""
+def eval_jobs(job: Job, run: Path, tasks: list[str], workers: int) -> list[Job]:
+    """A trained arm's evaluation of its final `run` split into up to `workers` jobs, the benchmarks dealt out
+    in turn."""
     shares = [tuple(tasks[i::workers]) for i in range(workers)]
-    return [Job("eval", job.arm, job.seed, tasks=share) for share in shares if share]
+    return [Job("eval", job.arm, job.seed, run=run, tasks=share) for share in shares if share]
 
 
 def merge_evaluations(trained: dict, parts: list[dict], tasks: list[str]) -> dict:
@@ -87,6 +89,8 @@ def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[J
 
 def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path,
                          workers: int, threads: int) -> dict:
+    from tunebench.bench.pipeline import final_run
+
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     ready, waiting = plan_jobs(cfg, out)
@@ -112,7 +116,8 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
                         running.update(submit(arm_job) for arm_job in waiting[job.qformer])
                     elif job.kind == "train":
                         trained[job.arm.name, job.seed] = result
-                        running.update(submit(eval_job) for eval_job in eval_jobs(job, tasks, workers))
+                        run = final_run(out, job.arm, job.seed, result)
+                        running.update(submit(eval_job) for eval_job in eval_jobs(job, run, tasks, workers))
                     else:
                         scored.setdefault((job.arm.name, job.seed), []).append(result)
         except BaseException:
@@ -146,7 +151,7 @@ def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list
         return None
     if job.kind == "train":
         return train_arm(cfg, job.arm, job.seed, train, evals, out, tower)
-    return evaluate_trained_arm(cfg, job.arm, job.seed, {t: evals[t] for t in job.tasks}, out, tower)
+    return evaluate_trained_arm(cfg, job.arm, job.run, {t: evals[t] for t in job.tasks}, tower)
 
 
 class LogRelay:

@@ -171,11 +171,16 @@ def pretrain_qformer_for(recipe: Recipe, label: str, seed: int, train: TrainData
     return ensure_qformer(recipe, train, shared, tower, seed)
 
 
+def arm_folder(out: Path, arm: str, seed: int) -> Path:
+    """Where one arm's training runs and evaluations live for one seed."""
+    return out / "arms" / f"{arm}-s{seed}"
+
+
 def run_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
             out: Path, tower) -> dict:
     """Train one arm with one seed (cached/resumable), then evaluate it on every task (cached/resumable)."""
-    return {**train_arm(cfg, arm, seed, train, evals, out, tower),
-            **evaluate_trained_arm(cfg, arm, seed, evals, out, tower)}
+    trained = train_arm(cfg, arm, seed, train, evals, out, tower)
+    return {**trained, **evaluate_trained_arm(cfg, arm, final_run(out, arm, seed, trained), evals, tower)}
 
 
 def train_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals: dict[str, list[Record]],
@@ -186,7 +191,7 @@ def train_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals
     from tunebench.train.stage import SUMMARY
 
     recipe = arm_recipe(cfg, arm)
-    arm_dir = out / "arms" / f"{arm.name}-s{seed}"
+    arm_dir = arm_folder(out, arm.name, seed)
     qformer_run = pretrain_qformer_for(recipe, arm.label, seed, train, out, tower)
     missing = [s.name for s in recipe.stages if not (arm_dir / s.name / SUMMARY).is_file()]
     _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
@@ -199,13 +204,17 @@ def train_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals
             "learning_curve": curve_points(arm_dir / last, summaries, qsummary, last)}
 
 
-def evaluate_trained_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, evals: dict[str, list[Record]], out: Path,
-                         tower) -> dict:
-    """Score a trained arm's final model on `evals` (every task, or a share of them) and probe its image use."""
-    arm_dir = out / "arms" / f"{arm.name}-s{seed}"
-    final_model = _lazy_model(arm_dir / arm_recipe(cfg, arm).stages[-1].name, tower)  # loaded only if needed
-    evaluations = evaluate_arm(cfg, arm, final_model, evals, arm_dir / "eval")
-    reliance = image_reliance_arm(cfg, final_model, evals, arm_dir / "eval") if cfg.reliance_questions else {}
+def final_run(out: Path, arm: ArmSpec, seed: int, trained: dict) -> Path:
+    """The run folder of a trained arm's last stage (`trained`: what `train_arm` returned)."""
+    return arm_folder(out, arm.name, seed) / trained["recipe"]["stages"][-1]["name"]
+
+
+def evaluate_trained_arm(cfg: BenchConfig, arm: ArmSpec, run: Path, evals: dict[str, list[Record]], tower) -> dict:
+    """Score the final model `run` of an arm on `evals` (every task, or a share of them) and probe its image use;
+    results go to the arm's eval folder."""
+    final_model = _lazy_model(run, tower)  # loaded only if a result is missing
+    evaluations = evaluate_arm(cfg, arm, final_model, evals, run.parent / "eval")
+    reliance = image_reliance_arm(cfg, final_model, evals, run.parent / "eval") if cfg.reliance_questions else {}
     return {"eval": evaluations, "image_reliance": reliance}
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from tunebench.bench.config import BenchConfig
 from tunebench.bench.curves import compute_to_reach
+from tunebench.bench.pipeline import arm_folder
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.core.io import read_jsonl
 from tunebench.core.provenance import environment
@@ -23,7 +24,7 @@ def _rows(out: Path, arm: str, seed: int, task: str, ids: list[str]) -> list[dic
     samples.jsonl keeps every answer the arm ever gave, so after a rerun with another subset (a new
     `eval_per_task`) it also holds questions the bench no longer asks; they must not count.
     """
-    path = out / "arms" / f"{arm}-s{seed}" / "eval" / task / "samples.jsonl"
+    path = arm_folder(out, arm, seed) / "eval" / task / "samples.jsonl"
     by_id = {r["id"]: {**r, "answers": tuple(r["answers"])} for r in read_jsonl(path)}
     missing = [i for i in ids if i not in by_id]
     if missing:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from tunebench.bench.config import profile
 from tunebench.core.io import atomic_write_text
 from tunebench.evaluation.tasks import task_label
 from tunebench.report.figures import accuracy_vs_cost, learning_curves, training_curves
@@ -26,10 +28,6 @@ WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_ima
 def data_changes(results: dict) -> list[dict]:
     """The Shapes world's settings where they differ from the full profile's (the hard world, every record);
     empty for a user's own data."""
-    from dataclasses import asdict
-
-    from tunebench.bench.config import profile
-
     if not results["data"].get("world"):
         return []
     full, as_run = asdict(profile("full").data), results["config"]["data"]

@@ -271,3 +271,50 @@ def test_the_report_lists_the_shapes_world_settings_that_differ_from_the_full_pr
     assert "data.seed" not in changes and "data.image_folder" not in changes
     assert data_changes({"config": profile("full").to_dict(), "data": {"world": {"max_objects": 6}}}) == []
     assert data_changes({"config": cfg.to_dict(), "data": {"world": None}}) == []  # a user's own data
+
+
+def test_paired_test_gives_each_seeds_difference_and_whether_it_keeps_the_sign():
+    strong, weak = _pope_rows([True] * 90 + [False] * 10), _pope_rows([True] * 50 + [False] * 50)
+    steady = paired_test(mean_score, [strong, strong, strong], [weak, weak, weak], n=200)
+    assert steady["per_seed"] == [40.0, 40.0, 40.0] and steady["seeds_same_sign"] == 3
+    # Seed 2 reverses the order: the mean difference stays positive but only two seeds agree with it.
+    flipped = paired_test(mean_score, [strong, strong, weak], [weak, weak, strong], n=200)
+    assert flipped["per_seed"] == [40.0, 40.0, -40.0] and flipped["seeds_same_sign"] == 2
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_test(mean_score, [strong, strong], [weak], n=10)
+
+
+def _with_seeds(results: dict, per_seed: dict[str, list[float]]) -> dict:
+    for task, diffs in per_seed.items():
+        test = results["comparison"]["tasks"][task]
+        test["per_seed"] = diffs
+        test["seeds_same_sign"] = sum(1 for d in diffs if d * test["diff"] > 0)
+    return results
+
+
+def test_verdict_says_whether_significant_differences_hold_on_every_seed():
+    base = {"vqav2": (5.0, True), "gqa": (3.0, True), "pope": (-2.0, False)}
+    stable = verdict(_with_seeds(_results(base), {"vqav2": [4.0, 6.0, 5.0], "gqa": [2.0, 3.0, 4.0],
+                                                   "pope": [-3.0, 1.0, -4.0]}))
+    text = " ".join(stable["sentences"])
+    assert "Every significant difference has the same sign on each of the 3 seeds." in text
+    assert "same sign on 2 of 3 seeds" in text  # POPE's line: not significant, and seed 1 disagrees
+    unstable = verdict(_with_seeds(_results(base), {"vqav2": [4.0, 12.0, -1.0], "gqa": [2.0, 3.0, 4.0],
+                                                     "pope": [-3.0, 1.0, -4.0]}))
+    assert "Not stable across seeds" in " ".join(unstable["sentences"]) and "VQA-v2 (2 of 3)" in " ".join(
+        unstable["sentences"])
+    one_seed = verdict(_results(base))  # one seed: nothing to say about seeds
+    assert not any("seed" in s for s in one_seed["sentences"])
+
+
+def test_the_report_tabulates_each_seed_when_there_are_several():
+    from tunebench.report.bench import _seed_markdown
+    from tunebench.report.render import Cells
+
+    results = _with_seeds(_results({"vqav2": (5.0, True)}), {"vqav2": [4.0, 6.0]})
+    for name, values in (("a", [52.0, 53.0]), ("b", [48.0, 47.0])):
+        results["arms"][name]["tasks"]["vqav2"]["per_seed"] = values
+    results["config"] = {"seeds": [0, 1]}
+    lines = _seed_markdown(results, Cells(results))
+    assert lines[-1] == "| VQA-v2 | 52.0 | 53.0 | 48.0 | 47.0 | 4.0 | 6.0 | 2 of 2 |"
+    assert _seed_markdown({**results, "config": {"seeds": [0]}}, Cells(results)) == []

@@ -74,6 +74,7 @@ def paired_test(statistic: Callable[[Sequence[dict]], float], rows_a: Sequence[S
         return float(np.mean([statistic(pick(r)) for r in rows_a]) - np.mean([statistic(pick(r)) for r in rows_b]))
 
     observed = difference(lambda rows: rows)
+    per_seed = [float(statistic(ra) - statistic(rb)) for ra, rb in zip(rows_a, rows_b, strict=True)]
     diffs = np.asarray([difference(partial(_pick, groups=groups, draw=d)) for d in _resamples(len(groups), n, seed)])
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(diffs, [tail, 100 - tail])
@@ -81,10 +82,14 @@ def paired_test(statistic: Callable[[Sequence[dict]], float], rows_a: Sequence[S
     return {"diff": observed, "low": float(low), "high": float(high), "p_value": float(p_value),
             # Both criteria must agree: the interval excludes zero AND the centred p-value is below 1 - confidence.
             "significant": bool((low > 0 or high < 0) and p_value < 1 - confidence), "confidence": confidence,
-            "n": len(rows_a[0]), "n_images": len(groups)}
+            "n": len(rows_a[0]), "n_images": len(groups),
+            # Seeds vary training only; a difference that changes sign between them is not a property of the design.
+            "per_seed": per_seed, "seeds_same_sign": sum(1 for d in per_seed if d * observed > 0)}
 
 
 def _check_aligned(rows_a: Sequence[Sequence[dict]], rows_b: Sequence[Sequence[dict]]) -> None:
+    if len(rows_a) != len(rows_b):
+        raise ValueError(f"paired comparison needs the same seeds: {len(rows_a)} vs {len(rows_b)} runs")
     ids_a = [r["id"] for r in rows_a[0]]
     for rows in (*rows_a, *rows_b):
         if [r["id"] for r in rows] != ids_a:

@@ -33,7 +33,7 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         state = "significant" if test["significant"] else "not significant"
         lines.append(f"{task_label(task)}: {la} {va:.1f} vs {lb} {vb:.1f} "
                      f"({_fmt(test['diff'])} for {la}, 95% CI [{test['low']:+.1f}, {test['high']:+.1f}], "
-                     f"p={test['p_value']:.3f}, {state}).")
+                     f"p={test['p_value']:.3f}, {state}{_seed_text(test)}).")
     n = len(comp["tasks"])
     sa, sb = len(significant[a]), len(significant[b])
     if sa > sb:
@@ -44,11 +44,31 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         winner = None
         headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
                     f"with {sa} vs {sb} significant differences.")
-    sentences = [*_evidence_sentences(results), headline, *lines, *_skill_sentences(comp, la, lb),
+    sentences = [*_evidence_sentences(results), headline, *_seed_sentences(comp["tasks"]), *lines,
+                 *_skill_sentences(comp, la, lb),
                  *_cost_sentences(arms, a, b), *_compute_sentences(results),
                  *_context_sentences(results)]
     return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
             "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
+
+
+def _seed_text(test: dict) -> str:
+    seeds = len(test.get("per_seed", []))
+    return f"; same sign on {test['seeds_same_sign']} of {seeds} seeds" if seeds > 1 else ""
+
+
+def _seed_sentences(tests: dict[str, dict]) -> list[str]:
+    """With several seeds: does every significant difference keep its sign on each seed?"""
+    significant = {t: x for t, x in tests.items() if x["significant"] and len(x.get("per_seed", [])) > 1}
+    if not significant:
+        return []
+    unstable = [f"{task_label(t)} ({x['seeds_same_sign']} of {len(x['per_seed'])})"
+                for t, x in significant.items() if x["seeds_same_sign"] < len(x["per_seed"])]
+    if unstable:
+        return [f"Not stable across seeds: the sign of the significant difference holds on only some seeds on "
+                f"{', '.join(unstable)}."]
+    seeds = len(next(iter(significant.values()))["per_seed"])
+    return [f"Every significant difference has the same sign on each of the {seeds} seeds."]
 
 
 def _evidence_sentences(results: dict[str, Any]) -> list[str]:

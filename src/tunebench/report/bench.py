@@ -25,6 +25,9 @@ WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_ima
                 "eval_per_task")
 
 
+SEEDS_NOTE = "Seeds vary initialisation, data order and dropout; the data and questions stay the same."
+
+
 def data_changes(results: dict) -> list[dict]:
     """The Shapes world's settings where they differ from the full profile's (the hard world, every record);
     empty for a user's own data."""
@@ -58,7 +61,7 @@ def _view(results: dict, out: Path, c: Cells) -> dict:
         "learning_plot": learning_curves(results),
         "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
         "ceiling_note": _ceiling_note(results, c) if results.get("ceiling") else "",
-        "data_changes": data_changes(results),
+        "data_changes": data_changes(results), "seeds_note": SEEDS_NOTE,
     }
 
 
@@ -106,6 +109,7 @@ def markdown(results: dict, c: Cells) -> str:
         lines.append(_row(cells))
     if ceiling["tasks"]:
         lines += ["", CEILING_NOTE.format(steps=c.text("ceiling.steps"), arm=arms[ceiling["arm"]]["label"])]
+    lines += _seed_markdown(results, c)
     skills = sorted({s for a in arms.values() for s in a["skills"]})
     if skills:
         blind_skills = results["data"].get("blind_skills", {})
@@ -151,6 +155,25 @@ def markdown(results: dict, c: Cells) -> str:
         lines += [_row([f"`{ch['field']}`", ch["full"], ch["as_run"]]) for ch in changes]
     lines += ["", "Plots, per-benchmark breakdowns and sample predictions: see report.html.", ""]
     return "\n".join(lines)
+
+
+def _seed_markdown(results: dict, c: Cells) -> list[str]:
+    """Each seed's headline per arm and, with two main designs, each seed's difference."""
+    seeds = results["config"]["seeds"]
+    if len(seeds) < 2:
+        return []
+    arms, comp = results["arms"], results.get("comparison") or {}
+    head = ["benchmark", *[f"{arms[a]['label']}, seed {s}" for a in arms for s in seeds]]
+    head += [f"difference, seed {s}" for s in seeds] + ["same sign"] if comp else []
+    lines = ["", "## Seeds", "", SEEDS_NOTE, "", _row(head), _row(["---"] * len(head))]
+    for t in results["tasks"]:
+        cells = [task_label(t), *[c.text(f"arms.{a}.tasks.{t}.per_seed.{i}") for a in arms for i in range(len(seeds))]]
+        if comp:
+            k = f"comparison.tasks.{t}"
+            cells += [c.text(f"{k}.per_seed.{i}") for i in range(len(seeds))]
+            cells.append(f"{c.text(k + '.seeds_same_sign')} of {len(seeds)}")
+        lines.append(_row(cells))
+    return lines
 
 
 def _reliance_markdown(results: dict, c: Cells) -> list[str]:

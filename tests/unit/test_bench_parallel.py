@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
+import pytest
 import torch
 
 from tunebench.bench.config import profile
-from tunebench.bench.parallel import Job, LogRelay, eval_jobs, merge_evaluations, plan_jobs, worker_plan
+from tunebench.bench.parallel import Job, LogRelay, eval_jobs, job_result, merge_evaluations, plan_jobs, worker_plan
+from tunebench.core.errors import UserError
 
 
 def test_full_profile_plan_runs_each_qformer_once_before_the_arms_that_share_it(tmp_path):
@@ -82,3 +88,17 @@ def test_eval_shares_merge_back_in_the_benchmarks_order():
     assert list(merged["eval"].items()) == [("vqav2", "V"), ("gqa", "G"), ("mme", "M"), ("pope", "P")]
     assert list(merged["image_reliance"]) == ["vqav2", "gqa", "mme"]
     assert merged["train"] == {"stage1": 1} and merged["recipe"] == {"name": "llava-1.5"}
+
+
+def _killed_by_the_os() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does to a worker
+
+
+def test_a_worker_killed_by_the_os_stops_the_bench_with_one_line_naming_the_job(tmp_path):
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        future = pool.submit(_killed_by_the_os)
+        with pytest.raises(UserError, match=r"llava-s1 was killed by the operating system.*rerun the same command"):
+            job_result(future, "llava-s1", tmp_path / "llava-s1.log")
+    # A job's own error stays as it is.
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, pytest.raises(ZeroDivisionError):
+        job_result(pool.submit(divmod, 1, 0), "llava-s0", tmp_path / "llava-s0.log")

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from rich.console import Console
 
 from tunebench.bench.config import ArmSpec, BenchConfig
+from tunebench.core.errors import UserError
 from tunebench.data.records import Record
 from tunebench.train.pipeline import TrainData
 
@@ -87,6 +89,16 @@ def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[J
     return sorted(ready, key=lambda job: job.kind != "qformer"), waiting
 
 
+def job_result(future: Future, name: str, log: Path):
+    """A finished job's result; a failed job stops the benchmark with its error, a killed worker with one line."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise UserError(f"the process running {name} was killed by the operating system, most often for lack of "
+                        "memory (each training process needs several GB); lower `workers` or free memory, then rerun "
+                        f"the same command to resume from the last checkpoint (its log: {log})") from None
+
+
 def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path,
                          workers: int, threads: int) -> dict:
     from tunebench.bench.pipeline import final_run
@@ -111,7 +123,7 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
                 relay.pump(console.print)
                 for future in done:
                     job = running.pop(future)
-                    result = future.result()  # a failed job stops the benchmark with its error
+                    result = job_result(future, job.name, logs / f"{job.name}.log")
                     if job.kind == "qformer":
                         running.update(submit(arm_job) for arm_job in waiting[job.qformer])
                     elif job.kind == "train":

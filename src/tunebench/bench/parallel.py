@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -89,7 +90,7 @@ def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[J
     return sorted(ready, key=lambda job: job.kind != "qformer"), waiting
 
 
-def job_result(future: Future, name: str, log: Path):
+def job_result(future: Future, name: str, log: Path) -> Any:
     """A finished job's result; a failed job stops the benchmark with its error, a killed worker with one line."""
     try:
         return future.result()

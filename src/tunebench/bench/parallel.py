@@ -58,6 +58,10 @@ class Job:
         run = f"{self.arm.name}-s{self.seed}"
         return {"qformer": f"qformer-{run}", "train": run, "eval": "-".join((run, "eval", *self.tasks))}[self.kind]
 
+    def log(self, logs: Path) -> Path:
+        """The file in the bench's `logs` folder that the job's output goes to."""
+        return logs / f"{self.name}.log"
+
 
 def eval_jobs(job: Job, run: Path, tasks: list[str], workers: int) -> list[Job]:
     """A trained arm's evaluation of its final `run` split into up to `workers` jobs, the benchmarks dealt out
@@ -113,7 +117,7 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
     relay = LogRelay()
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         def submit(job: Job) -> tuple[Future, Job]:
-            log = logs / f"{job.name}.log"
+            log = job.log(logs)
             relay.follow(job.name, log)
             return pool.submit(_run_job, cfg, job, train, evals, out, threads, log), job
 
@@ -124,7 +128,7 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
                 relay.pump(console.print)
                 for future in done:
                     job = running.pop(future)
-                    result = job_result(future, job.name, logs / f"{job.name}.log")
+                    result = job_result(future, job.name, job.log(logs))
                     if job.kind == "qformer":
                         running.update(submit(arm_job) for arm_job in waiting[job.qformer])
                     elif job.kind == "train":

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from tunebench.models.packing import PADDING
 from tunebench.models.prompting import IGNORE_INDEX
 
 
@@ -16,25 +17,32 @@ def pad_id_of(tokenizer) -> int:
 
 
 def pad_batch(examples: Sequence[dict[str, Any]], pad_id: int, side: str = "left") -> dict[str, torch.Tensor]:
-    """Pad `input_ids` (and `labels` if present) to one length; stack the images' frozen features.
+    """Pad `input_ids` (and `labels`, and the segment and position ids of isolated turns, if present) to one
+    length; stack the images' frozen features.
 
-    Position ids are derived from the attention mask, so a left-padded sample sees the same positions
-    as when it runs alone: padding never shifts a sample's rotary positions.
+    Position ids are derived from the attention mask unless the samples carry their own, so a left-padded
+    sample sees the same positions as when it runs alone: padding never shifts a sample's rotary positions.
     """
     length = max(len(e["input_ids"]) for e in examples)
-    ids, mask, labels = [], [], []
-    for e in examples:
-        n = length - len(e["input_ids"])
-        pad, ones = [pad_id] * n, [1] * len(e["input_ids"])
-        ids.append(pad + list(e["input_ids"]) if side == "left" else list(e["input_ids"]) + pad)
-        mask.append([0] * n + ones if side == "left" else ones + [0] * n)
-        if "labels" in e:
-            ignore = [IGNORE_INDEX] * n
-            labels.append(ignore + list(e["labels"]) if side == "left" else list(e["labels"]) + ignore)
-    batch = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
-    batch["position_ids"] = position_ids(batch["attention_mask"])
-    if labels:
-        batch["labels"] = torch.tensor(labels)
+
+    def padded(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
+        def pad(row: Sequence[int]) -> list[int]:
+            fill = [value] * (length - len(row))
+            return fill + list(row) if side == "left" else list(row) + fill
+
+        return torch.tensor([pad(row) for row in rows])
+
+    def column(key: str, value: int) -> torch.Tensor:
+        return padded([e[key] for e in examples], value)
+
+    batch = {"input_ids": column("input_ids", pad_id),
+             "attention_mask": padded([[1] * len(e["input_ids"]) for e in examples], 0)}
+    batch["position_ids"] = column("position_ids", 0) if "position_ids" in examples[0] else position_ids(
+        batch["attention_mask"])
+    if "segment_ids" in examples[0]:
+        batch["segment_ids"] = column("segment_ids", PADDING)
+    if "labels" in examples[0]:
+        batch["labels"] = column("labels", IGNORE_INDEX)
     if any(e.get("frozen_features") is not None for e in examples):
         batch["frozen_features"] = torch.stack([e["frozen_features"] for e in examples])
     return batch

@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from tunebench.core.errors import DataError
+from tunebench.core.errors import DataError, UserError
 from tunebench.data.records import IMAGE_TOKEN, Turn
 from tunebench.models.batching import position_ids
 from tunebench.models.config import VLMConfig
 from tunebench.models.connectors import Connector, MlpProjector, QFormerConnector
+from tunebench.models.packing import as_additive, encode_isolated, isolated_attention_mask
 from tunebench.models.prefix import PrefixKV
 from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt
 
@@ -92,8 +93,15 @@ class VisionLanguageModel(nn.Module):
             out_labels += [label if n == 1 else IGNORE_INDEX] * n
         return out_ids, out_labels
 
-    def encode(self, turns: Sequence[Turn], record_id: str = "?", for_generation: bool = False) -> dict:
-        """Token ids (image placeholder expanded) and labels of one conversation, within max_length."""
+    def encode(self, turns: Sequence[Turn], record_id: str = "?", for_generation: bool = False,
+               isolate_turns: bool = False) -> dict:
+        """Token ids (image placeholder expanded) and labels of one conversation, within max_length.
+
+        With `isolate_turns`, each question-answer pair sees the image and itself only (`models/packing.py`).
+        """
+        if isolate_turns:
+            return encode_isolated(lambda pair: self.encode(pair, record_id), turns, self.image_token_id,
+                                   self.cfg.max_length, record_id)
         if for_generation:
             ids, labels = encode_prompt(self.tokenizer, turns), None
         else:
@@ -152,9 +160,23 @@ class VisionLanguageModel(nn.Module):
                                  position_ids=position_ids(full)[:, prefix.length:], use_cache=True)
             return out.last_hidden_state
         embeds = self.input_embeds(batch["input_ids"], batch.get("frozen_features"), batch.get("ids"))
+        if "segment_ids" in batch:
+            mask = self.isolated_mask(batch["segment_ids"], mask, embeds.dtype)
         out = self.llm.model(inputs_embeds=embeds, attention_mask=mask,
-                             position_ids=batch.get("position_ids", position_ids(mask)), use_cache=False)
+                             position_ids=batch.get("position_ids", position_ids(batch["attention_mask"])),
+                             use_cache=False)
         return out.last_hidden_state
+
+    def isolated_mask(self, segment_ids: torch.Tensor, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The 4D mask of isolated turns, in the form the LLM's attention implementation takes."""
+        allowed = isolated_attention_mask(segment_ids, mask)
+        impl = self.llm.config._attn_implementation
+        if impl == "sdpa":
+            return allowed
+        if impl == "eager":
+            return as_additive(allowed, dtype)
+        raise UserError(f"isolated turns need an attention that takes a 4D mask (sdpa or eager), not '{impl}'; "
+                        "set stage2.isolate_turns: false or load the LLM with attn_implementation='sdpa'")
 
     @torch.inference_mode()
     def prefix_kv(self, input_ids: Sequence[Sequence[int]], feats: torch.Tensor | None) -> list[PrefixKV]:

@@ -29,6 +29,7 @@ class StageConfig:
     connector_lr: float | None = None  # own lr for the connector when the LLM trains too
     lora: LoraSpec | None = None
     gradient_checkpointing: bool = False  # trade compute for memory on long sequences
+    isolate_turns: bool = False  # each question of a multi-turn record sees the image and itself only
 
 
 @dataclass

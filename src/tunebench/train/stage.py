@@ -74,14 +74,15 @@ def supervised_loss(model: VisionLanguageModel, batch: dict) -> tuple[torch.Tens
     return model(batch)
 
 
-def build_examples(model: VisionLanguageModel, records: list[Record]) -> list[dict]:
-    """Token ids, labels and the cached frozen image input of every record."""
+def build_examples(model: VisionLanguageModel, records: list[Record], isolate_turns: bool = False) -> list[dict]:
+    """Token ids, labels and the cached frozen image input of every record (with `isolate_turns`, the record's
+    question-answer pairs see the image and themselves only)."""
     paths = list(dict.fromkeys(r.image for r in records if r.image))
     feats = frozen_features_for(model, paths) if paths else None
     row = {p: i for i, p in enumerate(paths)}
     examples = []
     for r in records:
-        ex = model.encode(r.turns, record_id=r.id)
+        ex = model.encode(r.turns, record_id=r.id, isolate_turns=isolate_turns)
         ex["frozen_features"] = feats[row[r.image]] if r.image else None
         examples.append(ex)
     kept = [ex for ex in examples if any(label != -100 for label in ex["labels"][1:])]
@@ -176,7 +177,7 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
     groups = select_trainable(model, stage)
     if stage.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable()
-    examples = build_examples(model, records)
+    examples = build_examples(model, records, stage.isolate_turns)
     pad_id = model.tokenizer.pad_token_id
     result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
                    supervised_loss, stage.optim, run_dir=out, resume=resume,

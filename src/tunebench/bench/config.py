@@ -73,11 +73,12 @@ MINIGPT4_PUBLISHED_LR = {"stage1": {"optim": {"lr": 1e-4}}, "stage2": {"optim": 
 LLAVA_SHORT_RUN_LR = {"stage1": {"optim": {"lr": 3e-3}}}
 
 # The small-budget adaptation, for both designs alike: stage 1 twice over its captions, and stage 2 trains the LLM
-# with the connector at its own higher rate and a long warm-up, so that the answers come to depend on the image.
+# with the connector at its own higher rate and a long warm-up, so that the answers come to depend on the image;
+# each packed question sees the image and itself only, so that no answer can be read off an earlier turn.
 SMALL_BUDGET_OVERRIDES = {
     "qformer_optim": {"epochs": 1},
     "stage1": {"optim": {"batch_size": 8, "epochs": 2}},
-    "stage2": {"train": ["connector", "llm"], "connector_lr": 2e-3,
+    "stage2": {"train": ["connector", "llm"], "connector_lr": 2e-3, "isolate_turns": True,
                "optim": {"batch_size": 8, "lr": 1e-4, "warmup_ratio": 0.5}},
 }
 

@@ -32,6 +32,7 @@ class VLMConfig:
     qformer: QFormerConfig = field(default_factory=QFormerConfig)
     train_qformer: bool = False  # InstructBLIP-style ablation; MiniGPT-4 keeps it frozen
     pixel_shuffle: int = 1  # LLaVA: merge each k x k block of grid cells into one image token (1 = LLaVA-1.5)
+    question_first: bool = False  # the question before the image in its turn (image tokens see the question)
     allow_pickle: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,24 +40,42 @@ def question_answer_pairs(turns: Sequence[Turn], record_id: str) -> list[list[Tu
     return pairs
 
 
-def join_isolated(encoded: Sequence[dict], image_token_id: int, limit: int, record_id: str) -> dict:
-    """One sequence from the encodings of one-question conversations that share their start through the
-    image tokens: ids, labels, each token's segment id and position id (cut at `limit` tokens)."""
-    first = encoded[0]["input_ids"]
-    shared = len(first) - first[::-1].index(image_token_id)
-    ids, labels = list(first[:shared]), list(encoded[0]["labels"][:shared])
+def shared_length(encoded: Sequence[dict], image_token_id: int) -> int:
+    """How many leading tokens every encoding shares: through the image tokens where the image lies in the common
+    start (image first), else the whole common start (question first: each segment carries its own image)."""
+    rows = [e["input_ids"] for e in encoded]
+    common = 0
+    while common < min(map(len, rows)) and all(row[common] == rows[0][common] for row in rows):
+        common += 1
+    start = rows[0][:common]
+    return len(start) - start[::-1].index(image_token_id) if image_token_id in start else common
+
+
+def join_isolated(encoded: Sequence[dict], image_token_id: int, limit: int) -> dict:
+    """One sequence from the encodings of one-question conversations about one image: their shared start once,
+    then each one's rest as a segment. Returns ids, labels, each token's segment id and position id, cut at
+    `limit` tokens as any sequence is, except that a segment whose image tokens the cut would split is left out."""
+    shared = shared_length(encoded, image_token_id)
+    ids, labels = list(encoded[0]["input_ids"][:shared]), list(encoded[0]["labels"][:shared])
     segments, positions = [SHARED] * shared, list(range(shared))
     for n, ex in enumerate(encoded, start=1):
-        if list(ex["input_ids"][:shared]) != ids[:shared]:
-            raise DataError("the questions of this record do not share one start through the image tokens, so "
-                            "they cannot share the image prefix", where=f"record {record_id}, turn {2 * (n - 1)}")
         tail = len(ex["input_ids"]) - shared
         ids += ex["input_ids"][shared:]
         labels += ex["labels"][shared:]
         segments += [n] * tail
         positions += range(shared, shared + tail)
-    return {"input_ids": ids[:limit], "labels": labels[:limit], "segment_ids": segments[:limit],
-            "position_ids": positions[:limit]}
+    cut = _cut(ids, segments, image_token_id, limit)
+    return {"input_ids": ids[:cut], "labels": labels[:cut], "segment_ids": segments[:cut],
+            "position_ids": positions[:cut]}
+
+
+def _cut(ids: list[int], segments: list[int], image_token_id: int, limit: int) -> int:
+    """`limit`, or the start of the segment it falls in where that segment's image tokens reach past it."""
+    if len(ids) <= limit:
+        return len(ids)
+    inside = [i for i, s in enumerate(segments) if s == segments[limit]]
+    images = [i for i in inside if ids[i] == image_token_id]
+    return inside[0] if images and images[-1] >= limit else limit
 
 
 def encode_isolated(encode: Callable[[list[Turn]], dict], turns: Sequence[Turn], image_token_id: int, limit: int,
@@ -65,7 +83,7 @@ def encode_isolated(encode: Callable[[list[Turn]], dict], turns: Sequence[Turn],
     """`encode` (one conversation -> ids and labels, image placeholder expanded) applied to each question-answer
     pair, joined into one sequence of isolated turns."""
     encoded = [encode(pair) for pair in question_answer_pairs(turns, record_id)]
-    return join_isolated(encoded, image_token_id, limit, record_id)
+    return join_isolated(encoded, image_token_id, limit)
 
 
 def isolated_attention_mask(segment_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

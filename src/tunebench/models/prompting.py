@@ -126,6 +126,17 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, turns: Sequence[Turn]) -> 
     return encode_chat(tokenizer, turns)[0]
 
 
+def image_after_question(turns: Sequence[Turn]) -> list[Turn]:
+    """The conversation with its image placeholder moved behind the text of the human turn that holds it
+    ("{question}\n<image>"), so that the image tokens are computed with the question in view."""
+    out = []
+    for turn in turns:
+        if turn.role == "human" and IMAGE_TOKEN in turn.text:
+            turn = Turn("human", f"{turn.text.replace(IMAGE_TOKEN, '', 1).strip()}\n{IMAGE_TOKEN}")
+        out.append(turn)
+    return out
+
+
 def image_prompt(question: str) -> list[Turn]:
     """A one-image, one-question conversation in LLaVA's layout (image placeholder first)."""
     return [Turn("human", f"{IMAGE_TOKEN}\n{question}")]

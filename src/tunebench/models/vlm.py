@@ -34,7 +34,7 @@ from tunebench.models.config import VLMConfig
 from tunebench.models.connectors import Connector, MlpProjector, QFormerConnector
 from tunebench.models.packing import as_additive, encode_isolated, isolated_attention_mask
 from tunebench.models.prefix import PrefixKV
-from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt
+from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt, image_after_question
 
 
 @dataclass
@@ -102,6 +102,8 @@ class VisionLanguageModel(nn.Module):
         if isolate_turns:
             return encode_isolated(lambda pair: self.encode(pair, record_id), turns, self.image_token_id,
                                    self.cfg.max_length, record_id)
+        if self.cfg.question_first:
+            turns = image_after_question(turns)
         if for_generation:
             ids, labels = encode_prompt(self.tokenizer, turns), None
         else:
@@ -133,21 +135,29 @@ class VisionLanguageModel(nn.Module):
         return (text.split(stop)[0] if stop else text).strip()
 
     def input_embeds(self, input_ids: torch.Tensor, feat: torch.Tensor | None,
-                     sample_ids: Sequence[str] | None = None) -> torch.Tensor:
+                     sample_ids: Sequence[str] | None = None, repeated: bool = False) -> torch.Tensor:
+        """Token embeddings with each row's image embeddings at its image positions. With `repeated`, a row may
+        hold its image several times (isolated turns with the question first: one copy per question)."""
         embeds = self.llm.get_input_embeddings()(input_ids)
         is_image = input_ids == self.image_token_id
         counts = is_image.sum(dim=1)
-        expected = self.num_image_tokens if feat is not None else 0
-        bad = (counts != expected).nonzero().flatten().tolist()
-        if bad:
-            i = bad[0]
+        per_image = self.num_image_tokens if feat is not None else 0
+        if not per_image:
+            wrong = counts != 0
+        else:
+            wrong = (counts % per_image != 0) | (counts == 0) if repeated else counts != per_image
+        bad = wrong.nonzero().flatten()
+        if len(bad):
+            i = int(bad[0])
             name = sample_ids[i] if sample_ids else f"batch row {i}"
             raise DataError(
-                f"{int(counts[i])} image tokens in the prompt but the image gives {expected}; "
+                f"{int(counts[i])} image tokens in the prompt but the image gives {per_image}; "
                 "was the prompt truncated or the <image> placeholder repeated?", where=f"sample {name}")
         if feat is not None:
             image = self.image_embeds(feat.to(self.device)).to(embeds.dtype)
-            embeds = embeds.masked_scatter(is_image.unsqueeze(-1), image.reshape(-1, image.shape[-1]))
+            copies = (counts // per_image).tolist()
+            flat = torch.cat([image[i].repeat(n, 1) for i, n in enumerate(copies)])
+            embeds = embeds.masked_scatter(is_image.unsqueeze(-1), flat)
         return embeds
 
     # ----- text ---------------------------------------------------------------------------------
@@ -159,8 +169,9 @@ class VisionLanguageModel(nn.Module):
             out = self.llm.model(input_ids=batch["input_ids"], attention_mask=full, cache=prefix.cache(),
                                  position_ids=position_ids(full)[:, prefix.length:], use_cache=True)
             return out.last_hidden_state
-        embeds = self.input_embeds(batch["input_ids"], batch.get("frozen_features"), batch.get("ids"))
-        if "segment_ids" in batch:
+        isolated = "segment_ids" in batch
+        embeds = self.input_embeds(batch["input_ids"], batch.get("frozen_features"), batch.get("ids"), isolated)
+        if isolated:
             mask = self.isolated_mask(batch["segment_ids"], mask, embeds.dtype)
         out = self.llm.model(inputs_embeds=embeds, attention_mask=mask,
                              position_ids=batch.get("position_ids", position_ids(batch["attention_mask"])),

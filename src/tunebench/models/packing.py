@@ -7,7 +7,8 @@ isolated turns the sequence is the shared start (everything through the image to
 segment per question-answer pair; a segment attends to the shared start and to itself, and its positions
 continue from the shared start, so each segment is exactly the one-question prompt the evaluation scores.
 This is sequence packing without cross-contamination (as padding-free packing in TRL), with the image
-prefix shared instead of repeated.
+prefix shared instead of repeated. With the question before the image (`VLMConfig.question_first`) the shared
+start ends before the first question, and each segment carries its own copy of the image tokens.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import torch
 
 from tunebench.core.errors import DataError
 from tunebench.data.records import IMAGE_TOKEN, Turn
+from tunebench.models.prompting import image_prompt
 
 SHARED = 0  # segment id of the shared start; question-answer segments count from 1, padding is -1
 PADDING = -1
@@ -36,7 +37,7 @@ def question_answer_pairs(turns: Sequence[Turn], record_id: str) -> list[list[Tu
                         "and nowhere else", where=f"record {record_id}")
     pairs = []
     for i in range(0, len(turns), 2):
-        human = turns[i] if i == 0 else Turn("human", f"{IMAGE_TOKEN}\n{turns[i].text}")
+        human = turns[i] if i == 0 else image_prompt(turns[i].text)[0]
         pairs.append([human, turns[i + 1]])
     return pairs
 

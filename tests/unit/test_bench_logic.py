@@ -271,6 +271,10 @@ def test_the_report_lists_the_shapes_world_settings_that_differ_from_the_full_pr
     assert "data.seed" not in changes and "data.image_folder" not in changes
     assert data_changes({"config": profile("full").to_dict(), "data": {"world": {"max_objects": 6}}}) == []
     assert data_changes({"config": cfg.to_dict(), "data": {"world": None}}) == []  # a user's own data
+    mixed = cfg.to_dict()
+    mixed["data"]["question_mix"] = {"exist_shape": 2.0, "count": 0.5}
+    changes = {ch["field"]: (ch["full"], ch["as_run"]) for ch in data_changes({**results, "config": mixed})}
+    assert changes["data.question_mix"] == ("default", "exist_shape x2, count x0.5")
 
 
 def test_paired_test_gives_each_seeds_difference_and_whether_it_keeps_the_sign():

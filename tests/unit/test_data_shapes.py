@@ -213,6 +213,56 @@ def test_max_objects_sets_the_worlds_difficulty(tmp_path):
     assert all(len(s["objects"]) == 1 for s in read_json(tmp_path / "ok" / "scenes.json")["scenes"])
 
 
+def test_the_question_mix_reweights_stage2_types_and_adds_object_existence_only_when_asked():
+    from tunebench.data.shapes.trainsets import instruct_records
+
+    scenes = sample_scenes(4, "train", 120, 224, max_objects=2)
+    by_id = {s.image_id: s for s in scenes}
+
+    def questions(mix: dict | None) -> list[tuple[int, str, str]]:
+        rows = []
+        for r in instruct_records(scenes, "train", True, 4, 12, mix):
+            if "skills" not in r:
+                continue
+            image_id = int(r["id"].split("-")[2])
+            turns = r["conversations"]
+            rows += [(image_id, h["value"].split("?")[0].split("\n")[-1] + "?", g["value"].lower())
+                     for h, g in zip(turns[0::2], turns[1::2], strict=True)]
+        return rows
+
+    def object_only(rows: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
+        """'Is there a circle in the image?': POPE's form, the object category alone."""
+        return [(i, q, a) for i, q, a in rows
+                if len(q.split()) == 7 and q.split()[3] in SHAPES and q.endswith(" in the image?")]
+
+    plain, mixed = questions(None), questions({"exist_shape": 2})
+    assert questions({}) == plain  # no change asked: the default mix
+    assert len(object_only(mixed)) > 3 * len(object_only(plain))  # the default asks a few, through `exist`
+    for image_id, question, answer in object_only(mixed):  # right about the scene
+        present = question.split()[-4] in {o.shape for o in by_id[image_id].objects}
+        assert answer.startswith("yes" if present else "no"), (question, answer)
+    answers = Counter(a.split(",")[0] for _, _, a in object_only(mixed))
+    assert max(answers.values()) <= 2 * min(answers.values())  # balanced: no blind shortcut
+    assert abs(len(mixed) - len(plain)) < 0.1 * len(plain)  # the same number of questions, shared differently
+
+
+def test_a_bad_question_mix_is_refused_in_one_line():
+    from tunebench.data.commands import parse_mix
+    from tunebench.data.shapes.questions import question_mix
+
+    with pytest.raises(DataError, match="unknown question type 'colour'"):
+        question_mix({"colour": 1})
+    with pytest.raises(DataError, match="weights must be >= 0"):
+        question_mix({"count": -1})
+    with pytest.raises(DataError, match="every question-mix weight is 0"):
+        question_mix(dict.fromkeys(QTYPES, 0))
+    with pytest.raises(DataError, match="TYPE=WEIGHT"):
+        parse_mix(["exist_shape:2"])
+    assert parse_mix(["exist_shape=2", "count=0.5"]) == {"exist_shape": 2.0, "count": 0.5}
+    with pytest.raises(DataError, match="unknown question type"):
+        ShapesConfig(Path("x"), question_mix={"nope": 1}).check()
+
+
 def test_questions_per_image_packs_more_supervision_into_each_image_record():
     from tunebench.data.shapes.trainsets import instruct_records
 

@@ -59,8 +59,7 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     curve = curve_records(evals, cfg.curve_questions)
     info["curve_blind"] = {t: blind_baseline(rs, t, fit=whole[t])["headline"]["value"] for t, rs in curve.items()
                            if t in baselines}
-    info["world"] = None if spec.captions_file or spec.instructions_file else {
-        "max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image}
+    info["world"] = None if spec.captions_file or spec.instructions_file else world_settings(spec)
     info.update({"n_captions": len(train.captions), "n_instructions": len(train.instructions),
                  "eval_counts": {t: len(r) for t, r in evals.items()},
                  "hash": data_hash(train, evals)})
@@ -122,8 +121,7 @@ def ensure_shapes(spec, folder: Path) -> Path:
     """Generate the Shapes world once per settings; a different setting regenerates it."""
     from tunebench.data.shapes.generate import ShapesConfig, generate
 
-    settings = {"seed": spec.seed, "train": spec.train_scenes, "test": spec.test_scenes,
-                "max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image}
+    settings = {"seed": spec.seed, "train": spec.train_scenes, "test": spec.test_scenes, **world_settings(spec)}
     manifest = folder / "manifest.json"
     if manifest.is_file():
         have = read_json(manifest)["settings"]
@@ -131,9 +129,14 @@ def ensure_shapes(spec, folder: Path) -> Path:
             return folder
     _say(f"data: Shapes world ({spec.train_scenes} train / {spec.test_scenes} test scenes, "
          f"1-{spec.max_objects} objects each)")
-    generate(ShapesConfig(folder, spec.seed, spec.train_scenes, spec.test_scenes, force=True,
-                          max_objects=spec.max_objects, questions_per_image=spec.questions_per_image))
+    generate(ShapesConfig(folder, spec.seed, spec.train_scenes, spec.test_scenes, force=True, **world_settings(spec)))
     return folder
+
+
+def world_settings(spec) -> dict[str, Any]:
+    """The Shapes world's difficulty and stage-2 mix, as the generator takes them."""
+    return {"max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image,
+            "question_mix": dict(spec.question_mix)}
 
 
 def arm_recipe(cfg: BenchConfig, arm: ArmSpec) -> Recipe:

@@ -23,6 +23,8 @@ def shapes(
     force: bool = typer.Option(False, "--force", help="Replace an earlier shapes output in --out."),
     max_objects: int = typer.Option(6, "--max-objects", help="Objects per scene: 1 to this many (at most 6)."),
     questions_per_image: int = typer.Option(4, "--questions-per-image", help="Stage-2 questions per image."),
+    question_mix: list[str] = typer.Option([], "--question-mix", help="TYPE=WEIGHT: a stage-2 question type's "
+                                           "relative weight (repeatable; e.g. exist_shape=2)."),
 ) -> None:
     """Render the Shapes world and write training and evaluation files in the public formats."""
     import time
@@ -31,7 +33,7 @@ def shapes(
 
     start = time.perf_counter()
     manifest = generate(ShapesConfig(out, seed, train, test, image_size, texture, max(1, workers), force,
-                                      max_objects, questions_per_image))
+                                      max_objects, questions_per_image, parse_mix(question_mix)))
     seconds = time.perf_counter() - start
     console.print(f"wrote {train} train + {test} test scenes to {out} in {seconds:.1f} s", soft_wrap=True)
     for task, head in manifest["blind_baseline"].items():
@@ -84,3 +86,19 @@ def convert(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
+
+
+def parse_mix(items: list[str]) -> dict[str, float]:
+    """`TYPE=WEIGHT` options as a mapping (checked against the question types when the world is generated)."""
+    from tunebench.core.errors import DataError
+
+    mix = {}
+    for item in items:
+        name, sep, weight = item.partition("=")
+        try:
+            mix[name.strip()] = float(weight)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise DataError(f"--question-mix takes TYPE=WEIGHT, got {item!r}")
+    return mix

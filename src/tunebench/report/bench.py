@@ -21,8 +21,8 @@ CEILING_NOTE = ("Perception ceiling (tunebench ceiling): the same LLM trained on
                 "leave out.")
 
 
-WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_image", "captions", "instructions",
-                "eval_per_task")
+WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_image", "question_mix", "captions",
+                "instructions", "eval_per_task")
 
 
 SEEDS_NOTE = "Seeds vary initialisation, data order and dropout; the data and questions stay the same."
@@ -35,7 +35,9 @@ def data_changes(results: dict) -> list[dict]:
         return []
     full, as_run = asdict(profile("full").data), results["config"]["data"]
 
-    def shown(value: int) -> str:
+    def shown(value: int | dict) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k} x{w:g}" for k, w in value.items()) or "default"
         return "all" if value == 0 else str(value)
 
     return [{"field": f"data.{k}", "full": shown(full[k]), "as_run": shown(as_run[k])}

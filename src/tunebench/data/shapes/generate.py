@@ -15,7 +15,7 @@ Same arguments give byte-identical files.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from tunebench.core.io import atomic_write_json, read_json
 from tunebench.data.formats import ccsbu, gqa, mme, pope, vqav2
 from tunebench.data.formats.llava import write_llava
 from tunebench.data.shapes import evalsets, trainsets
+from tunebench.data.shapes.questions import question_mix
 from tunebench.data.shapes.render import RenderJob, run_job
 from tunebench.data.shapes.world import MAX_OBJECTS, Scene, sample_scenes
 
@@ -46,6 +47,7 @@ class ShapesConfig:
     force: bool = False
     max_objects: int = MAX_OBJECTS  # objects per scene, 1 to this many: the world's difficulty
     questions_per_image: int = trainsets.QUESTIONS_PER_IMAGE  # stage-2 questions per training image
+    question_mix: dict[str, float] = field(default_factory=dict)  # stage-2 question types' weights, changed
 
     def check(self) -> None:
         if self.train < 1 or self.test < 1:
@@ -56,6 +58,7 @@ class ShapesConfig:
             raise DataError(f"--max-objects must be between 1 and {MAX_OBJECTS}, got {self.max_objects}")
         if not 64 <= self.image_size <= 1024:
             raise DataError(f"--image-size must be between 64 and 1024, got {self.image_size}")
+        question_mix(self.question_mix)
 
 
 def _prepare(out: Path, force: bool) -> None:
@@ -104,7 +107,8 @@ def _write_train(cfg: ShapesConfig, scenes: list[Scene]) -> dict[str, Any]:
     write_llava(train_dir / "pretrain_plain.json",
                 trainsets.pretrain_records(scenes, "train", cfg.texture, cfg.seed))
     write_llava(train_dir / "instruct_mix.json",
-                trainsets.instruct_records(scenes, "train", cfg.texture, cfg.seed, cfg.questions_per_image))
+                trainsets.instruct_records(scenes, "train", cfg.texture, cfg.seed, cfg.questions_per_image,
+                                           cfg.question_mix))
     ccsbu.write_ccsbu(train_dir / "cc_sbu_align", trainsets.ccsbu_items(scenes, cfg.texture, cfg.seed))
     return {
         "pretrain": {"format": "llava", "file": "train/pretrain_plain.json", "image_folder": "images"},

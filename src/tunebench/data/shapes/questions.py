@@ -7,9 +7,10 @@ answer type and question type, and GQA's structural / semantic / detailed types.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from tunebench.core.errors import DataError
 from tunebench.data.shapes.refer import count_matching, phrase, refer
 from tunebench.data.shapes.vocab import COLORS, SHAPES, SIZES, number_word, plural, with_article
 from tunebench.data.shapes.world import Obj, Scene, horizontal, relation, vertical
@@ -39,7 +40,26 @@ QTYPES: dict[str, QType] = {q.name: q for q in (
     QType("spatial_verify", "spatial", "yes/no", "is the", "verify", "rel", "relVerify"),
     QType("spatial_choose", "spatial", "other", "which side of the", "choose", "rel", "relChoose"),
     QType("position", "position", "other", "which part of the", "query", "attr", "positionQuery"),
+    # POPE's and MME's form (the object category alone); a training-only type, off unless a question mix asks.
+    QType("exist_shape", "existence", "yes/no", "is there a", "verify", "obj", "exist", in_vqa=False,
+          in_gqa=False),
 )}
+# Relative weights of the question types in the stage-2 mix; `exist_shape` is off by default.
+DEFAULT_MIX: dict[str, float] = {name: 0.0 if name == "exist_shape" else 1.0 for name in QTYPES}
+
+
+def question_mix(changes: Mapping[str, float]) -> dict[str, float]:
+    """The default mix with `changes` applied, checked: known question types, weights >= 0, not all zero."""
+    unknown = sorted(set(changes) - set(QTYPES))
+    if unknown:
+        raise DataError(f"unknown question type {unknown[0]!r} in the question mix; known: {', '.join(QTYPES)}")
+    negative = [k for k, w in changes.items() if w < 0]
+    if negative:
+        raise DataError(f"question-mix weight of {negative[0]!r} is {changes[negative[0]]}; weights must be >= 0")
+    mix = DEFAULT_MIX | {k: float(w) for k, w in changes.items()}
+    if not any(mix.values()):
+        raise DataError("every question-mix weight is 0; at least one question type must be asked")
+    return mix
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,16 @@ def _exist(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
         if absent := _absent_values(obj, scene, rng):
             q = phrase(absent)
             yield f"Is there {with_article(q)} in the image?", "no", f"No, there is no {q}."
+
+
+def _exist_shape(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
+    present = {obj.shape for obj in scene.objects}
+    for shape in SHAPES:
+        p = with_article(shape)
+        if shape in present:
+            yield f"Is there {p} in the image?", "yes", f"Yes, there is {p}."
+        else:
+            yield f"Is there {p} in the image?", "no", f"No, there is no {shape}."
 
 
 def _exist_logic(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
@@ -196,7 +226,7 @@ def _position(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]
 GENERATORS: dict[str, Generator] = {
     "color": _color, "shape": _shape, "size": _size, "count": _count, "exist": _exist,
     "exist_logic": _exist_logic, "size_compare": _size_compare, "spatial_verify": _spatial_verify,
-    "spatial_choose": _spatial_choose, "position": _position,
+    "spatial_choose": _spatial_choose, "position": _position, "exist_shape": _exist_shape,
 }
 
 

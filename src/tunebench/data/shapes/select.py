@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tunebench.data.shapes.balance import assert_balanced, balanced_select
 from tunebench.data.shapes.questions import QA, candidates
@@ -14,15 +14,18 @@ VQA_ANSWERS_PER_QUESTION = 10
 
 
 def select_questions(scenes: Sequence[Scene], qtypes: Sequence[str], per_image: float, seed: int,
-                     purpose: str) -> list[QA]:
-    """About `per_image` questions per scene, split evenly over `qtypes`, answers balanced per type.
+                     purpose: str, weights: Mapping[str, float] | None = None) -> list[QA]:
+    """About `per_image` questions per scene, split over `qtypes` in proportion to `weights` (evenly when
+    none are given), answers balanced per type.
 
     `purpose` names the random stream, so two sets drawn from the same scenes differ.
     """
     rng = random.Random(f"shapes:{seed}:{purpose}:questions")
-    target = max(1, round(per_image * len(scenes) / len(qtypes)))
+    share = {name: weights[name] for name in qtypes} if weights else dict.fromkeys(qtypes, 1.0)
+    total = sum(share.values())
     chosen: list[QA] = []
     for name in qtypes:
+        target = max(1, round(per_image * len(scenes) * share[name] / total))
         pool = [qa for scene in scenes for qa in candidates(scene, name, rng)]
         chosen += balanced_select(pool, target, answer=lambda q: q.answer, group=lambda q: q.image_id, rng=rng)
     assert_balanced(chosen, qtype=lambda q: q.qtype, answer=lambda q: q.answer, what=purpose)

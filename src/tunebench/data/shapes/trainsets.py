@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tunebench.data.formats.ccsbu import CaptionItem
 from tunebench.data.formats.llava import SHORT_ANSWER_SUFFIX
 from tunebench.data.records import IMAGE_TOKEN
-from tunebench.data.shapes.questions import QA, QTYPES
+from tunebench.data.shapes.questions import QA, question_mix
 from tunebench.data.shapes.select import select_questions
 from tunebench.data.shapes.text import CAPTION_PROMPTS, DETAIL_PROMPTS, caption, description
 from tunebench.data.shapes.world import Scene
@@ -51,10 +51,13 @@ def _qa_records(scene: Scene, qas: list[QA], image: str, rng: random.Random, max
 
 
 def instruct_records(scenes: Sequence[Scene], image_prefix: str, texture: bool, seed: int,
-                     per_image: int = QUESTIONS_PER_IMAGE) -> list[dict]:
+                     per_image: int = QUESTIONS_PER_IMAGE, mix: Mapping[str, float] | None = None) -> list[dict]:
     """Multi-turn short-answer and yes/no questions (balanced, about `per_image` per scene, packed into one
-    record per image: more supervision per image token) plus detailed descriptions."""
-    qas = select_questions(scenes, list(QTYPES), per_image, seed, "instruct")
+    record per image: more supervision per image token) plus detailed descriptions. `mix` changes the
+    question types' relative weights (`questions.DEFAULT_MIX`)."""
+    weights = question_mix(mix or {})
+    qtypes = [name for name, weight in weights.items() if weight > 0]
+    qas = select_questions(scenes, qtypes, per_image, seed, "instruct", weights)
     by_image: dict[int, list[QA]] = defaultdict(list)
     for qa in qas:
         by_image[qa.image_id].append(qa)

@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tunebench.bench.config import ArmSpec, BenchConfig
+from tunebench.bench.config import ArmSpec, BenchConfig, DataSpec
 from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
 from tunebench.data.records import Record, content_rows, records_hash
 from tunebench.evaluation.tasks import get_task, load_task_records
@@ -117,7 +117,7 @@ def _image(r: Record) -> str | None:
     return r.image or r.meta.get("image")
 
 
-def ensure_shapes(spec, folder: Path) -> Path:
+def ensure_shapes(spec: DataSpec, folder: Path) -> Path:
     """Generate the Shapes world once per settings; a different setting regenerates it."""
     from tunebench.data.shapes.generate import ShapesConfig, generate
 
@@ -133,7 +133,7 @@ def ensure_shapes(spec, folder: Path) -> Path:
     return folder
 
 
-def world_settings(spec) -> dict[str, Any]:
+def world_settings(spec: DataSpec) -> dict[str, Any]:
     """The Shapes world's difficulty and stage-2 mix, as the generator takes them."""
     return {"max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image,
             "question_mix": dict(spec.question_mix)}

@@ -18,7 +18,7 @@ class DataSpec:
     test_scenes: int = 500
     max_objects: int = 6  # objects per Shapes scene, 1 to this many (the world's difficulty)
     questions_per_image: int = 4  # stage-2 questions per training image, packed into one record
-    question_mix: dict[str, float] = field(default_factory=dict)  # stage-2 question types' weights, changed
+    question_mix: dict[str, float] = field(default_factory=dict)  # changes to the stage-2 question mix: type -> weight
     captions: int = 1000  # stage-1 records used (0 = all)
     instructions: int = 1000  # stage-2 records used (0 = all)
     eval_per_task: int = 200  # questions per benchmark (0 = all), spread evenly over splits/subtasks

@@ -94,11 +94,9 @@ def parse_mix(items: list[str]) -> dict[str, float]:
 
     mix = {}
     for item in items:
-        name, sep, weight = item.partition("=")
+        name, _, weight = item.partition("=")  # no "=": an empty weight, refused below
         try:
             mix[name.strip()] = float(weight)
         except ValueError:
-            sep = ""
-        if not sep:
-            raise DataError(f"--question-mix takes TYPE=WEIGHT, got {item!r}")
+            raise DataError(f"--question-mix takes TYPE=WEIGHT, got {item!r}") from None
     return mix

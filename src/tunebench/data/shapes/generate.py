@@ -47,7 +47,7 @@ class ShapesConfig:
     force: bool = False
     max_objects: int = MAX_OBJECTS  # objects per scene, 1 to this many: the world's difficulty
     questions_per_image: int = trainsets.QUESTIONS_PER_IMAGE  # stage-2 questions per training image
-    question_mix: dict[str, float] = field(default_factory=dict)  # stage-2 question types' weights, changed
+    question_mix: dict[str, float] = field(default_factory=dict)  # changes to the stage-2 question mix: type -> weight
 
     def check(self) -> None:
         if self.train < 1 or self.test < 1:

@@ -131,21 +131,21 @@ def _absent_values(obj: Obj, scene: Scene, rng: random.Random) -> dict[str, str]
 
 def _exist(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
     for obj in scene.objects:
-        p = phrase(_random_values(obj, rng))
-        yield f"Is there {with_article(p)} in the image?", "yes", f"Yes, there is {with_article(p)}."
+        yield _is_there(phrase(_random_values(obj, rng)), present=True)
         if absent := _absent_values(obj, scene, rng):
-            q = phrase(absent)
-            yield f"Is there {with_article(q)} in the image?", "no", f"No, there is no {q}."
+            yield _is_there(phrase(absent), present=False)
+
+
+def _is_there(p: str, present: bool) -> tuple[str, str, str]:
+    """'Is there a {p} in the image?' with its short and full answers."""
+    full = f"Yes, there is {with_article(p)}." if present else f"No, there is no {p}."
+    return f"Is there {with_article(p)} in the image?", "yes" if present else "no", full
 
 
 def _exist_shape(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:
     present = {obj.shape for obj in scene.objects}
     for shape in SHAPES:
-        p = with_article(shape)
-        if shape in present:
-            yield f"Is there {p} in the image?", "yes", f"Yes, there is {p}."
-        else:
-            yield f"Is there {p} in the image?", "no", f"No, there is no {shape}."
+        yield _is_there(shape, present=shape in present)
 
 
 def _exist_logic(scene: Scene, rng: random.Random) -> Iterator[tuple[str, str, str]]:

@@ -1,4 +1,5 @@
-"""Token-weighted accumulation: a step's loss is the mean over all its supervised tokens, however it is split."""
+"""Token-weighted accumulation: a step's loss is the mean over all its supervised tokens (or answers), however it
+is split."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.helpers.tiny_world import make_world, tiny_recipe
 from tunebench.components import load_vision_tower
 from tunebench.models.batching import pad_batch
 from tunebench.train.loop import OptimConfig, train
+from tunebench.train.loss_average import with_answer_weights
 from tunebench.train.pipeline import load_train_data
 from tunebench.train.sampling import step_plan
 from tunebench.train.stage import build_examples, prepare_model, select_trainable
@@ -47,19 +49,22 @@ def optim(batch_size: int, grad_accum: int) -> OptimConfig:
                        group_by_length=False, max_grad_norm=0.0, epochs=2, max_steps=STEPS, seed=4)
 
 
-def run(root: Path, batch_size: int, grad_accum: int) -> tuple[list[float], dict[str, torch.Tensor]]:
+def run(root: Path, batch_size: int, grad_accum: int, average: str = "token"
+        ) -> tuple[list[float], dict[str, torch.Tensor]]:
     model, groups, examples = fresh(root)
     pad = model.tokenizer.pad_token_id
-    result = train(model, groups, examples, lambda items: pad_batch(items, pad, "right"), lambda m, b: m(b),
-                   optim(batch_size, grad_accum))
+    result = train(model, groups, examples, lambda items: with_answer_weights(pad_batch(items, pad, "right"), average),
+                   lambda m, b: m(b), optim(batch_size, grad_accum))
     assert result.steps == STEPS
     return result.losses, {n: p.detach().clone() for n, p in model.connector.named_parameters()}
 
 
-def test_accumulating_two_micro_batches_equals_one_batch_of_twice_the_size(root):
-    losses_big, weights_big = run(root, batch_size=4, grad_accum=1)
-    losses_acc, weights_acc = run(root, batch_size=2, grad_accum=2)
-    assert losses_acc == pytest.approx(losses_big, abs=1e-6, rel=0)
+@pytest.mark.parametrize("average", ["token", "answer"])
+def test_accumulating_two_micro_batches_equals_one_batch_of_twice_the_size(root, average):
+    losses_big, weights_big = run(root, batch_size=4, grad_accum=1, average=average)
+    losses_acc, weights_acc = run(root, batch_size=2, grad_accum=2, average=average)
+    tolerance = 1e-6 if average == "token" else 1e-5  # fractional weights round in float32
+    assert losses_acc == pytest.approx(losses_big, abs=tolerance, rel=0)
     initial = {n: p.detach() for n, p in fresh(root)[0].connector.named_parameters()}
     for name, tensor in weights_big.items():
         assert not torch.equal(tensor, initial[name])  # it trained
@@ -80,3 +85,17 @@ def test_step_loss_is_the_mean_over_every_supervised_token_of_the_step(root):
     losses, _ = run(root, batch_size=2, grad_accum=2)
     assert losses[0] == pytest.approx(token_sum / tokens, abs=1e-6)
     assert abs(sum(per_batch) / len(per_batch) - token_sum / tokens) > 1e-5  # a plain mean of means would differ
+
+
+def test_with_the_answer_average_each_caption_weighs_the_same_however_long(root):
+    model, _, examples = fresh(root)
+    first = step_plan(len(examples), 2, 2, 1, 2, seed=4)[0]
+    pad = model.tokenizer.pad_token_id
+    per_caption = []
+    with torch.no_grad():
+        for i in (i for mb in first for i in mb):
+            per_caption.append(float(model.loss(pad_batch([examples[i]], pad, "right")).loss))
+    tokens_mean, _ = run(root, batch_size=2, grad_accum=2)
+    answers_mean, _ = run(root, batch_size=2, grad_accum=2, average="answer")
+    assert answers_mean[0] == pytest.approx(sum(per_caption) / len(per_caption), abs=1e-6)
+    assert abs(answers_mean[0] - tokens_mean[0]) > 1e-5  # the captions' lengths differ, so the means do

@@ -41,6 +41,7 @@ from tunebench.models.prompting import IGNORE_INDEX, encode_chat, encode_prompt,
 class LossOutput:
     loss: torch.Tensor
     n_tokens: int
+    weight: float  # what the loss is the mean over: n_tokens, or the sum of the batch's `label_weights`
 
 
 class VisionLanguageModel(nn.Module):
@@ -197,21 +198,26 @@ class VisionLanguageModel(nn.Module):
         return [PrefixKV(tuple((layer.keys[i : i + 1], layer.values[i : i + 1]) for layer in cache.layers))
                 for i in range(len(ids))]
 
-    def forward(self, batch: dict) -> tuple[torch.Tensor, int]:
-        """Training entry point (what DDP/FSDP wrap): (mean loss over supervised tokens, their count)."""
+    def forward(self, batch: dict) -> tuple[torch.Tensor, float]:
+        """Training entry point (what DDP/FSDP wrap): (mean loss over supervised tokens, their total weight)."""
         out = self.loss(batch)
-        return out.loss, out.n_tokens
+        return out.loss, out.weight
 
     def loss(self, batch: dict) -> LossOutput:
-        """Mean next-token cross-entropy over supervised positions only."""
+        """Next-token cross-entropy over supervised positions only: their mean, or their mean weighted by the
+        batch's `label_weights` (one weight per label position, `train/loss_average.py`)."""
         hidden = self.hidden_states(batch)
         targets = batch["labels"][:, 1:]
         keep = targets != IGNORE_INDEX
         n_tokens = int(keep.sum())
         if n_tokens == 0:
-            return LossOutput(hidden.sum() * 0.0, 0)
+            return LossOutput(hidden.sum() * 0.0, 0, 0.0)
         logits = self.llm.lm_head(hidden[:, :-1][keep]).float()
-        return LossOutput(F.cross_entropy(logits, targets[keep]), n_tokens)
+        if "label_weights" not in batch:
+            return LossOutput(F.cross_entropy(logits, targets[keep]), n_tokens, float(n_tokens))
+        weights = batch["label_weights"][:, 1:][keep].float()
+        per_token = F.cross_entropy(logits, targets[keep], reduction="none")
+        return LossOutput((per_token * weights).sum() / weights.sum(), n_tokens, float(weights.sum()))
 
     def logits(self, batch: dict, prefix: PrefixKV | None = None) -> torch.Tensor:
         return self.llm.lm_head(self.hidden_states(batch, prefix)).float()

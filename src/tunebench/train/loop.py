@@ -2,7 +2,8 @@
 parallelism through Hugging Face Accelerate (DDP on CPUs or GPUs; FSDP/DeepSpeed via accelerate configs).
 
 The loss of an optimizer step is the mean over ALL supervised tokens of the step (every micro-batch on
-every rank), so 1 process, N processes and any accumulation split compute the same update.
+every rank), or their weighted mean where the batches carry `label_weights`, so 1 process, N processes and any
+accumulation split compute the same update.
 """
 
 from __future__ import annotations
@@ -129,8 +130,8 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         micro_batches = [collate([dataset[i] for i in mb[rank::world]]) for mb in plan[step]]
-        local_tokens = sum(supervised_units(b) for b in micro_batches)
-        step_tokens = int(accelerator.reduce(torch.tensor(local_tokens, device=accelerator.device), "sum"))
+        local = torch.tensor([[supervised_units(b), loss_weight(b)] for b in micro_batches], dtype=torch.float64)
+        step_tokens, step_weight = accelerator.reduce(local.sum(0).to(accelerator.device), "sum").tolist()
         if step_tokens == 0:
             raise RuntimeError(f"optimizer step {step} has no supervised tokens")
         step_loss = torch.zeros((), device=accelerator.device)
@@ -139,7 +140,7 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
             no_sync = accelerator.no_sync(model) if not sync else contextlib.nullcontext()
             with no_sync, autocast(accelerator.device, cfg.bf16):
                 loss, n = loss_fn(model, _to(batch, accelerator.device))
-                weighted = loss * (n * world / step_tokens)  # DDP averages over ranks; undo, weight by tokens
+                weighted = loss * (n * world / step_weight)  # DDP averages over ranks; undo, weight by share
             accelerator.backward(weighted)
             step_loss += loss.detach() * n
         if cfg.max_grad_norm:
@@ -147,8 +148,8 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         optimizer.step()
         memory.sample()
         optimizer.zero_grad(set_to_none=True)
-        mean_loss = float(accelerator.reduce(step_loss, "sum")) / step_tokens
-        state.record(mean_loss, sum(len(mb) for mb in plan[step]), step_tokens, time.perf_counter() - start)
+        mean_loss = float(accelerator.reduce(step_loss, "sum")) / step_weight
+        state.record(mean_loss, sum(len(mb) for mb in plan[step]), int(step_tokens), time.perf_counter() - start)
         monitor.log(state, lr=optimizer.param_groups[0]["lr"], every=cfg.log_every)
         if run_dir is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 \
                 and state.step < total and accelerator.is_main_process:
@@ -161,10 +162,17 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
 
 
 def supervised_units(batch: dict) -> int:
-    """What a loss is averaged over: supervised next tokens, or `n_units` (e.g. image-text pairs)."""
+    """How many things a loss is computed on: supervised next tokens, or `n_units` (e.g. image-text pairs)."""
     if "n_units" in batch:
         return int(batch["n_units"])
     return int((batch["labels"][:, 1:] != -100).sum())
+
+
+def loss_weight(batch: dict) -> float:
+    """What a loss is the mean over: its supervised units, or the sum of their `label_weights`."""
+    if "label_weights" not in batch:
+        return float(supervised_units(batch))
+    return float(batch["label_weights"][:, 1:][batch["labels"][:, 1:] != -100].sum())
 
 
 def _to(batch: dict, device: torch.device) -> dict:

@@ -14,6 +14,7 @@ from tunebench.core.config import STRICT, is_named_list
 from tunebench.core.errors import UserError
 from tunebench.models.config import LoraSpec, VLMConfig
 from tunebench.train.loop import OptimConfig
+from tunebench.train.loss_average import LossAverage
 
 Part = Literal["connector", "llm", "lora"]
 
@@ -30,6 +31,7 @@ class StageConfig:
     lora: LoraSpec | None = None
     gradient_checkpointing: bool = False  # trade compute for memory on long sequences
     isolate_turns: bool = False  # each question of a multi-turn record sees the image and itself only
+    loss_average: LossAverage = "token"  # the loss is the mean over tokens, answers, or between (train/loss_average.py)
 
 
 @dataclass

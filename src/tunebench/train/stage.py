@@ -21,6 +21,7 @@ from tunebench.models.features import frozen_features_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
 from tunebench.train.loop import OptimConfig, StepHook, train
+from tunebench.train.loss_average import with_answer_weights
 from tunebench.train.recipes import Recipe, StageConfig
 
 SUMMARY = "train_summary.json"
@@ -179,7 +180,8 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
         model.llm.gradient_checkpointing_enable()
     examples = build_examples(model, records, stage.isolate_turns)
     pad_id = model.tokenizer.pad_token_id
-    result = train(model, groups, examples, lambda items: pad_batch(items, pad_id, "right"),
+    result = train(model, groups, examples,
+                   lambda items: with_answer_weights(pad_batch(items, pad_id, "right"), stage.loss_average),
                    supervised_loss, stage.optim, run_dir=out, resume=resume,
                    lengths=[len(e["input_ids"]) for e in examples], label=f"{recipe.name} {stage.name}",
                    on_step=on_step)

@@ -101,6 +101,7 @@ class QFormerConnector(Connector):
         self.train_qformer = train_qformer
         self.proj = nn.Linear(qformer.hidden_size, llm_dim)
         qformer.requires_grad_(train_qformer)
+        self.train(self.training)  # a frozen Q-Former runs without dropout from the start, so cached outputs are exact
 
     def output_tokens(self, input_tokens: int) -> int:
         return self.qformer.cfg.num_query_tokens

@@ -93,7 +93,8 @@ def frozen_features_for(model, paths: Sequence[str]) -> torch.Tensor:
     connector = model.connector
     if connector.frozen_is_identity:  # LLaVA's projector, or a trainable Q-Former: the tower's features
         return features
-    key = f"qformer:{module_hash(connector.qformer)}:{images_hash(paths)}:{model.tower.weights_hash}"
+    # "eval": entries written before the frozen Q-Former ran without dropout are never read.
+    key = f"qformer-eval:{module_hash(connector.qformer)}:{images_hash(paths)}:{model.tower.weights_hash}"
 
     def compute() -> torch.Tensor:
         return _run_chunks(connector.frozen_part, lambda a, b: features[a:b].to(model.device), len(paths),

@@ -28,10 +28,18 @@ class StageConfig:
     template: str = "chat"
     optim: OptimConfig = field(default_factory=OptimConfig)
     connector_lr: float | None = None  # own lr for the connector when the LLM trains too
+    top_layers: int = 0  # the LLM's last this many decoder layers and its final norm train at top_layers_lr
+    top_layers_lr: float | None = None
     lora: LoraSpec | None = None
     gradient_checkpointing: bool = False  # trade compute for memory on long sequences
     isolate_turns: bool = False  # each question of a multi-turn record sees the image and itself only
     loss_average: LossAverage = "token"  # the loss is the mean over tokens, answers, or between (train/loss_average.py)
+
+    def __post_init__(self) -> None:
+        top = self.top_layers > 0
+        if top != (self.top_layers_lr is not None) or (top and "llm" not in self.train):
+            raise UserError(f"top_layers and top_layers_lr go together, in a stage that trains 'llm' (got "
+                            f"{self.top_layers}, {self.top_layers_lr}, {self.train})", where=f"{self.name}.top_layers")
 
 
 @dataclass

@@ -60,13 +60,29 @@ def select_trainable(model: VisionLanguageModel, stage: StageConfig) -> list[dic
         groups.append({"params": params, "lr": stage.connector_lr or stage.optim.lr})
     if "llm" in stage.train:
         model.llm.requires_grad_(True)
-        groups.append({"params": [p for p in model.llm.parameters()], "lr": stage.optim.lr})
+        top = top_layer_parameters(model.llm, stage)
+        on_top = {id(p) for p in top}
+        groups.append({"params": [p for p in model.llm.parameters() if id(p) not in on_top], "lr": stage.optim.lr})
+        if top:
+            groups.append({"params": top, "lr": stage.top_layers_lr})
     if "lora" in stage.train:
         if stage.lora is None:
             raise UserError("a stage that trains 'lora' needs a lora config (r, alpha, dropout)", where=stage.name)
         apply_lora(model, stage.lora)
         groups.append({"params": [p for p in model.llm.parameters() if p.requires_grad], "lr": stage.optim.lr})
     return groups
+
+
+def top_layer_parameters(llm: torch.nn.Module, stage: StageConfig) -> list[torch.nn.Parameter]:
+    """The parameters of the LLM's last `stage.top_layers` decoder layers and final norm: the read-out that turns
+    what the LLM computed into the next token, given its own rate (empty when the stage sets none)."""
+    if stage.top_layers == 0:
+        return []
+    layers = llm.get_decoder().layers
+    if stage.top_layers > len(layers):
+        raise UserError(f"the LLM has {len(layers)} decoder layers, not {stage.top_layers}",
+                        where=f"{stage.name}.top_layers")
+    return [p for m in [*layers[-stage.top_layers:], llm.get_decoder().norm] for p in m.parameters()]
 
 
 def supervised_loss(model: VisionLanguageModel, batch: dict) -> tuple[torch.Tensor, int]:

@@ -38,7 +38,7 @@ def stage2_model(root: Path, **stage2):
 
 def test_the_top_group_holds_the_last_layers_and_the_final_norm_and_nothing_twice(root):
     model, stage = stage2_model(root, top_layers=1, top_layers_lr=5e-3)
-    connector, rest, top = select_trainable(model, stage)
+    _connector, rest, top = select_trainable(model, stage)
     decoder = model.llm.get_decoder()
     assert top["lr"] == 5e-3 and rest["lr"] == stage.optim.lr
     expected = [*decoder.layers[-1].parameters(), *decoder.norm.parameters()]

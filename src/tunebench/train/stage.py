@@ -85,9 +85,9 @@ def top_layer_parameters(llm: torch.nn.Module, stage: StageConfig) -> list[torch
     return [p for m in [*layers[-stage.top_layers:], llm.get_decoder().norm] for p in m.parameters()]
 
 
-def supervised_loss(model: VisionLanguageModel, batch: dict) -> tuple[torch.Tensor, int]:
-    """(mean loss over the batch's answer tokens, their count), through `forward` so that a DDP or FSDP
-    wrapper of the model sees the call."""
+def supervised_loss(model: VisionLanguageModel, batch: dict) -> tuple[torch.Tensor, float]:
+    """(mean loss over the batch's answer tokens, what it is the mean over: their count or total weight), through
+    `forward` so that a DDP or FSDP wrapper of the model sees the call."""
     return model(batch)
 
 

@@ -7,6 +7,7 @@ import pytest
 from tunebench.bench.config import load_config, profile
 from tunebench.bench.curves import compute_to_reach
 from tunebench.bench.pipeline import arm_recipe, spread
+from tunebench.bench.results import mean_breakdown, mean_reliance, skill_scores
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.bench.verdict import verdict
 from tunebench.core.config import override
@@ -109,7 +110,7 @@ def _results(diffs: dict[str, tuple[float, bool]]) -> dict:
             "tasks": {t: {"diff": d, "low": d - 1, "high": d + 1, "p_value": 0.01 if s else 0.5, "significant": s}
                       for t, (d, s) in diffs.items()}}
     return {"arms": arms, "comparison": comp, "data": {"blind_baseline": {t: 10.0 for t in diffs}},
-            "tasks": list(diffs)}
+            "tasks": list(diffs), "config": {"seeds": [0]}}
 
 
 def test_verdict_names_the_design_with_more_significant_wins():
@@ -231,7 +232,9 @@ def test_verdict_says_which_design_reaches_a_common_score_with_less_compute():
     assert results["comparison"]["compute"]["target"] == 45.0  # the lower final score: both reach it
     assert results["comparison"]["compute"]["reached"]["a"]["flops"] == 3e14  # A's first point at or above 45
     text = " ".join(verdict(results)["sentences"])
-    assert "to reach 45.0" in text and "A got there with 2.7x less compute" in text
+    assert "to reach 45.0" in text and "A got there with 2.7x less compute" in text and "seed 0" not in text
+    results["config"]["seeds"] = [0, 1, 2]  # the curves come from the first seed only, and the verdict says so
+    assert "Learning curves (seed 0, mean of" in " ".join(verdict(results)["sentences"])
     results["data"]["curve_blind"] = {"vqav2": 50.0, "gqa": 50.0}
     assert "not above the blind baseline on this subset" in " ".join(verdict(results)["sentences"])
     assert compute_to_reach({"a": curve_a, "b": curve_b[:1]}) is None  # one point is no curve
@@ -288,6 +291,29 @@ def test_paired_test_gives_each_seeds_difference_and_whether_it_keeps_the_sign()
         paired_test(mean_score, [strong, strong], [weak], n=10)
 
 
+def test_skills_and_image_use_are_means_over_seeds_not_the_first_seed():
+    def rows(scores: list[float]) -> list[dict]:
+        return [{"score": x, "meta": {"skill": "color" if i % 2 else "shape"}} for i, x in enumerate(scores)]
+
+    # One task, two seeds: seed 0 gets every colour question right, seed 1 none.
+    skills = skill_scores([[rows([1.0, 1.0, 1.0, 1.0]), rows([1.0, 0.0, 1.0, 0.0])]])
+    assert skills["color"] == {"score": 50.0, "per_seed": [100.0, 0.0], "n": 2}
+    assert skills["shape"]["score"] == 100.0
+    seed = {"questions": 8, "answer_tokens": 16}
+    mean = mean_reliance([{"vqav2": {**seed, "loss_right_image": 0.5, "loss_other_image": 0.9, "gap": 0.4},
+                           "pope": {**seed, "loss_right_image": 0.3, "loss_other_image": 0.3, "gap": 0.0}},
+                          {"vqav2": {**seed, "loss_right_image": 0.7, "loss_other_image": 0.8, "gap": 0.1}}])
+    assert list(mean) == ["vqav2"]  # a task not measured on every seed has no mean
+    assert mean["vqav2"]["gap"] == pytest.approx(0.25) and mean["vqav2"]["per_seed_gap"] == [0.4, 0.1]
+    assert mean["vqav2"]["loss_right_image"] == pytest.approx(0.6) and mean["vqav2"]["questions"] == 8
+    # POPE's sub-scores: a seed that says yes to everything and one that says no to everything average to 50%.
+    def pope(yes_ratio: float, f1: float) -> dict:
+        return {"splits": {"random": {"f1": f1, "yes_ratio": yes_ratio}}, "pooled": {"f1": f1}}
+
+    sub = mean_breakdown("pope", [pope(100.0, 66.7), pope(0.0, 0.0)])
+    assert sub == {"random F1": pytest.approx(33.35), "random yes-ratio": 50.0, "pooled F1": pytest.approx(33.35)}
+
+
 def _with_seeds(results: dict, per_seed: dict[str, list[float]]) -> dict:
     for task, diffs in per_seed.items():
         test = results["comparison"]["tasks"][task]
@@ -307,6 +333,13 @@ def test_verdict_says_whether_significant_differences_hold_on_every_seed():
                                                      "pope": [-3.0, 1.0, -4.0]}))
     assert "Not stable across seeds" in " ".join(unstable["sentences"]) and "VQA-v2 (2 of 3)" in " ".join(
         unstable["sentences"])
+    skill = {"diff": 8.0, "low": 2.0, "high": 14.0, "significant": True, "per_seed": [9.0, -1.0, 16.0],
+             "seeds_same_sign": 2}
+    with_skill = _with_seeds(_results(base), {"vqav2": [4.0, 6.0, 5.0], "gqa": [2.0, 3.0, 4.0],
+                                               "pope": [-3.0, 1.0, -4.0]})
+    with_skill["comparison"]["skills"] = {"size": skill}  # a significant skill difference counts as well
+    assert "Not stable across seeds" in " ".join(verdict(with_skill)["sentences"]) and "skill size (2 of 3)" in (
+        " ".join(verdict(with_skill)["sentences"]))
     one_seed = verdict(_results(base))  # one seed: nothing to say about seeds
     assert not any("seed" in s for s in one_seed["sentences"])
 

@@ -55,7 +55,7 @@ def prepare_data(cfg: BenchConfig, out: Path) -> tuple[TrainData, dict[str, list
     baselines = {t: blind_baseline(records, t, fit=whole[t])
                  for t, records in evals.items() if all(r.answers for r in records)}
     info["blind_baseline"] = {t: b["headline"]["value"] for t, b in baselines.items()}
-    info["blind_skills"] = skill_scores(blind_rows(evals[t], t, b["majority_answer"]) for t, b in baselines.items())
+    info["blind_skills"] = skill_scores([blind_rows(evals[t], t, b["majority_answer"])] for t, b in baselines.items())
     curve = curve_records(evals, cfg.curve_questions)
     info["curve_blind"] = {t: blind_baseline(rs, t, fit=whole[t])["headline"]["value"] for t, rs in curve.items()
                            if t in baselines}

@@ -72,8 +72,9 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
             "label": arm.label, "design": arm.design, "recipe": arm.recipe, "ablation": arm.ablation,
             "tasks": {t: {**headline_ci(t, rows[arm.name][t], cfg.bootstrap_resamples),
                           "name": first["eval"][t]["headline"]["name"],
-                          "breakdown": breakdown(t, first["eval"][t]["summary"])} for t in tasks},
-            "skills": skill_scores(seeds[0] for seeds in rows[arm.name].values()),
+                          "breakdown": mean_breakdown(t, [arm_raw[s]["eval"][t]["summary"] for s in cfg.seeds])}
+                      for t in tasks},
+            "skills": skill_scores(list(rows[arm.name].values())),
             "cost": _cost(arm_raw),
             "parameters": first["train"][STAGES[-1]]["parameters"] if STAGES[-1] in first["train"] else [],
             "qformer": first.get("qformer"),
@@ -81,7 +82,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
                        for stage in first["train"]},
             "config": first["recipe"],
             "changes": _changes(cfg, arm, first["recipe"]),
-            "image_reliance": first.get("image_reliance") or {},
+            "image_reliance": mean_reliance([arm_raw[s].get("image_reliance") or {} for s in cfg.seeds]),
             "learning_curve": first.get("learning_curve") or [],
         }
     main = [a for a in cfg.arms if not a.ablation][:2]
@@ -120,15 +121,32 @@ def breakdown(task: str, summary: dict) -> dict[str, float]:
     return get_task(task).breakdown(summary)
 
 
-def skill_scores(task_rows: Iterable[list[dict]]) -> dict[str, dict[str, float]]:
-    """Mean per-question score (%) per skill, pooled over tasks, with its question count."""
-    pooled: dict[str, list[float]] = {}
-    for rows in task_rows:
-        for row in rows:
-            skill = row["meta"].get("skill")
-            if skill:
-                pooled.setdefault(skill, []).append(row["score"])
-    return {k: {"score": 100 * float(np.mean(v)), "n": len(v)} for k, v in sorted(pooled.items())}
+def mean_breakdown(task: str, summaries: list[dict]) -> dict[str, float]:
+    """The official sub-scores averaged over seeds (each seed's summary of the task)."""
+    per_seed = [breakdown(task, summary) for summary in summaries]
+    return {k: float(np.mean([b[k] for b in per_seed])) for k in per_seed[0] if all(k in b for b in per_seed)}
+
+
+def skill_scores(task_rows: Iterable[list[list[dict]]]) -> dict[str, dict[str, Any]]:
+    """Mean per-question score (%) per skill, pooled over tasks, averaged over seeds, with each seed's score and
+    the question count; `task_rows` holds each task's rows per seed."""
+    pooled: dict[str, list[list[float]]] = {}
+    for per_seed in task_rows:
+        for i, rows in enumerate(per_seed):
+            for row in rows:
+                if skill := row["meta"].get("skill"):
+                    pooled.setdefault(skill, [[] for _ in per_seed])[i].append(row["score"])
+    scores = {k: [100 * float(np.mean(seed)) for seed in v] for k, v in sorted(pooled.items())}
+    return {k: {"score": float(np.mean(per_seed)), "per_seed": per_seed, "n": len(pooled[k][0])}
+            for k, per_seed in scores.items()}
+
+
+def mean_reliance(per_seed: list[dict[str, dict]]) -> dict[str, dict[str, Any]]:
+    """Each task's image-use losses and gap averaged over the seeds that measured it, with each seed's gap."""
+    tasks = [t for t in per_seed[0] if all(t in seed for seed in per_seed)] if per_seed else []
+    losses = ("loss_right_image", "loss_other_image", "gap")
+    return {t: {**per_seed[0][t], **{k: float(np.mean([seed[t][k] for seed in per_seed])) for k in losses},
+                "per_seed_gap": [float(seed[t]["gap"]) for seed in per_seed]} for t in tasks}
 
 
 def _compare(cfg: BenchConfig, main, tasks: list[str], rows: dict) -> dict[str, Any]:
@@ -138,7 +156,8 @@ def _compare(cfg: BenchConfig, main, tasks: list[str], rows: dict) -> dict[str, 
     skills: dict[str, Any] = {}
     for skill in sorted({r["meta"].get("skill") for t in tasks for r in rows[a.name][t][0]} - {None}):
         def of(arm: str, skill: str = skill) -> list[list[dict]]:
-            return [[r for t in tasks for r in rows[arm][t][0] if r["meta"].get("skill") == skill]]
+            return [[r for t in tasks for r in rows[arm][t][i] if r["meta"].get("skill") == skill]
+                    for i in range(len(cfg.seeds))]
 
         skills[skill] = paired_test(mean_score, of(a.name), of(b.name), cfg.bootstrap_resamples)
     return {"a": a.name, "b": b.name, "tasks": per_task, "skills": skills}

@@ -44,7 +44,7 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         winner = None
         headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
                     f"with {sa} vs {sb} significant differences.")
-    sentences = [*_evidence_sentences(results), headline, *_seed_sentences(comp["tasks"]), *lines,
+    sentences = [*_evidence_sentences(results), headline, *_seed_sentences(_named_tests(comp)), *lines,
                  *_skill_sentences(comp, la, lb),
                  *_cost_sentences(arms, a, b), *_compute_sentences(results),
                  *_context_sentences(results)]
@@ -57,13 +57,19 @@ def _seed_text(test: dict) -> str:
     return f"; same sign on {test['seeds_same_sign']} of {seeds} seeds" if seeds > 1 else ""
 
 
+def _named_tests(comp: dict) -> dict[str, dict]:
+    """Every paired test the verdict reports, benchmarks then skills, under the name a reader sees."""
+    return {**{task_label(t): x for t, x in comp["tasks"].items()},
+            **{f"skill {skill}": x for skill, x in (comp.get("skills") or {}).items()}}
+
+
 def _seed_sentences(tests: dict[str, dict]) -> list[str]:
     """With several seeds: does every significant difference keep its sign on each seed?"""
     significant = {t: x for t, x in tests.items() if x["significant"] and len(x.get("per_seed", [])) > 1}
     if not significant:
         return []
-    unstable = [f"{task_label(t)} ({x['seeds_same_sign']} of {len(x['per_seed'])})"
-                for t, x in significant.items() if x["seeds_same_sign"] < len(x["per_seed"])]
+    unstable = [f"{name} ({x['seeds_same_sign']} of {len(x['per_seed'])})"
+                for name, x in significant.items() if x["seeds_same_sign"] < len(x["per_seed"])]
     if unstable:
         return [f"Not stable across seeds: the sign of the significant difference holds on only some seeds on "
                 f"{', '.join(unstable)}."]
@@ -143,7 +149,9 @@ def _compute_sentences(results: dict) -> list[str]:
     (fast, rf), (_, rs) = sorted(found["reached"].items(), key=lambda kv: kv[1]["flops"])
     ratio = rs["flops"] / rf["flops"] if rf["flops"] else float("inf")
     tasks = " and ".join(task_label(t) for t in arms[fast]["learning_curve"][-1]["scores"])
-    line = (f"Learning curves (mean of {tasks} on a fixed subset, scored during the last stage): to reach "
+    seeds = results["config"]["seeds"]
+    which = f"seed {seeds[0]}, " if len(seeds) > 1 else ""
+    line = (f"Learning curves ({which}mean of {tasks} on a fixed subset, scored during the last stage): to reach "
             f"{target:.1f}, the lower of the final scores, {'; '.join(parts)}; {arms[fast]['label']} got there with "
             f"{ratio:.1f}x less compute.")
     blind_mean = sum(blind.values()) / len(blind) if blind else None

@@ -25,7 +25,9 @@ WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_ima
                 "instructions", "eval_per_task")
 
 
-SEEDS_NOTE = "Seeds vary initialisation, data order and dropout; the data and questions stay the same."
+SEEDS_NOTE = ("Seeds vary initialisation, data order and dropout; the data and questions stay the same. Headlines, "
+              "breakdowns, per-skill scores and image-use gaps are means over the seeds; the learning curves are the "
+              "first seed's.")
 
 
 def data_changes(results: dict) -> list[dict]:

@@ -40,11 +40,12 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def shapes_world(out: Path, train: int, test: int, seed: int = 0) -> Path:
-    """Generate a small Shapes world (the same seed gives byte-identical files)."""
+def shapes_world(out: Path, train: int, test: int, seed: int = 0, **world) -> Path:
+    """Generate a small Shapes world (the same seed gives byte-identical files); `world`: its difficulty and
+    stage-2 mix (max_objects, questions_per_image, question_mix)."""
     from tunebench.data.shapes.generate import ShapesConfig, generate
 
-    generate(ShapesConfig(out, seed=seed, train=train, test=test))
+    generate(ShapesConfig(out, seed=seed, train=train, test=test, **world))
     return out
 
 
@@ -101,8 +102,12 @@ def peak_rss_gb() -> float:
 
 def settings_line(**extra: object) -> str:
     """Machine and run settings printed with every result."""
+    from tunebench.core.device import cpu_capability, native_bf16
+
     info = {
         "torch": torch.__version__,
+        "cpu_capability": cpu_capability(),
+        "native_bf16": native_bf16(torch.device("cpu")),
         "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
@@ -126,3 +131,50 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def decoder_matmul_shapes(llm_config) -> list[tuple[int, int]]:
+    """(in, out) of every linear layer of one decoder layer: q, k, v, o, gate, up, down."""
+    hidden, inter = llm_config.hidden_size, llm_config.intermediate_size
+    kv = llm_config.num_key_value_heads * getattr(llm_config, "head_dim", hidden // llm_config.num_attention_heads)
+    return [(hidden, hidden), (hidden, kv), (hidden, kv), (hidden, hidden), (hidden, inter), (hidden, inter),
+            (inter, hidden)]
+
+
+def matmul_peak_gflops(llm_config, dtype: torch.dtype, rows: int = 1024, repeats: int = 3) -> float:
+    """This machine's matrix-product throughput at the LLM's own shapes (`rows` tokens through every linear
+    layer of a decoder layer), in `dtype`, at the current thread count: the ceiling a training step can reach."""
+    flops = seconds = 0.0
+    for k, n in decoder_matmul_shapes(llm_config):
+        a, b = torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)
+        a @ b  # warm-up: kernel choice and packing
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - start)
+        flops, seconds = flops + 2.0 * rows * k * n, seconds + best
+    return flops / seconds / 1e9
+
+
+def flop_counter():
+    """torch's FLOP counter, taught the CPU flash-attention kernels (forward and backward) it does not know."""
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop, sdpa_flop
+
+    aten = torch.ops.aten
+    return FlopCounterMode(display=False, custom_mapping={
+        aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flop,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: sdpa_backward_flop})
+
+
+def training_flops(model: torch.nn.Module, batches: Sequence[dict], precision) -> float:
+    """FLOPs of the forward and backward of every matrix product (attention included) that training `model` on
+    `batches` runs, as torch's FLOP counter sees them. Run it after a timed run: counting slows the ops."""
+    counter = flop_counter()
+    with counter:
+        for batch in batches:
+            with precision.autocast():
+                loss, _ = model(batch)
+            loss.backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())

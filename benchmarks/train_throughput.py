@@ -1,7 +1,7 @@
 """Training throughput: tunebench's training path against a Hugging Face `Trainer` baseline, in one run.
 
 Both paths train the same VisionLanguageModel (same seed, so the same weights), the same trainable
-parameters, on the same records, with the same micro-batch size, bf16 autocast setting and number of
+parameters, on the same records, with the same micro-batch size, precision (--precision) and number of
 samples. Only how the work is done differs:
 
   tunebench  `build_examples` (frozen image features computed once per image and cached) + `train()`
@@ -38,11 +38,13 @@ from _common import (
     add_shared_args,
     apply_threads,
     cold_feature_cache,
+    matmul_peak_gflops,
     peak_rss_gb,
     scratch_dir,
     settings_line,
     shapes_world,
     table,
+    training_flops,
 )
 
 RECIPES = {"llava": "llava-1.5", "minigpt4": "minigpt4"}
@@ -97,26 +99,33 @@ def fresh_model(recipe, stage, tower, seed: int):
     return model, select_trainable(model, stage)
 
 
-def counting_pad(pad_id: int, counter: WorkCounter) -> Callable[[list], dict]:
-    """`run_stage`'s collate function (right padding), counting the work it hands out."""
+def counting_pad(pad_id: int, counter: WorkCounter, handed: list[dict]) -> Callable[[list], dict]:
+    """`run_stage`'s collate function (right padding), counting the work it hands out and keeping each batch
+    in `handed` (to count its FLOPs afterwards, outside the timing)."""
     from tunebench.models.batching import pad_batch
     from tunebench.train.loop import supervised_units
 
     def collate(items: list) -> dict:
         batch = pad_batch(items, pad_id, "right")
         counter.add([len(e["input_ids"]) for e in items], supervised_units(batch))
+        handed.append(batch)
         return batch
 
     return collate
 
 
-def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path) -> tuple[Measured, Measured]:
-    """`build_examples` on a cold then a warm feature cache, then `train()`: the body of `run_stage`."""
+def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path, count: bool = False
+                  ) -> tuple[Measured, Measured]:
+    """`build_examples` on a cold then a warm feature cache, then `train()`: the body of `run_stage`. With `count`,
+    the FLOPs of the training steps are counted afterwards (work["step GFLOP"]) and the time of `train()` alone
+    kept (work["train s"])."""
+    from tunebench.core.device import resolve_precision
     from tunebench.models.batching import pad_batch
     from tunebench.train.loop import train
     from tunebench.train.stage import build_examples
 
     model, groups = fresh_model(recipe, stage, tower, seed)
+    precision = resolve_precision(stage.optim.precision)
     cold, warm, fit = Timer(), Timer(), Timer()
     with cold_feature_cache(cache):
         with cold.measure():
@@ -124,28 +133,28 @@ def run_tunebench(recipe, stage, tower, records, seed: int, cache: Path) -> tupl
         with warm.measure():
             examples = build_examples(model, records)
     pad_id = model.tokenizer.pad_token_id
-    warm_up(model, lambda: model(pad_batch(examples[:2], pad_id, "right"))[0])
-    counter = WorkCounter()
+    warm_up(model, lambda: model(pad_batch(examples[:2], pad_id, "right"))[0], precision)
+    counter, handed = WorkCounter(), []
     with fit.measure():
-        result = train(model, groups, examples, counting_pad(pad_id, counter), lambda m, b: m(b), stage.optim,
-                       run_dir=None, resume=False, lengths=[len(e["input_ids"]) for e in examples],
+        result = train(model, groups, examples, counting_pad(pad_id, counter, handed), lambda m, b: m(b),
+                       stage.optim, run_dir=None, resume=False, lengths=[len(e["input_ids"]) for e in examples],
                        label=f"tunebench {stage.name}")
     if result.samples != counter.samples:
         raise RuntimeError(f"train() counted {result.samples} samples, its collate function {counter.samples}")
     work = {**counter.work(), "trainable": trainable_count(model), "features cold s": cold.seconds,
-            "features warm s": warm.seconds}
+            "features warm s": warm.seconds, "train s": fit.seconds, "steps": result.steps}
+    if count:
+        work["step GFLOP"] = training_flops(model, handed, precision) / 1e9
     return (Measured(OURS_COLD, counter.samples, counter.tokens, cold.seconds + fit.seconds,
                      cold.cpu_seconds + fit.cpu_seconds, work),
             Measured(OURS_WARM, counter.samples, counter.tokens, warm.seconds + fit.seconds,
                      warm.cpu_seconds + fit.cpu_seconds, work))
 
 
-def warm_up(model: nn.Module, loss_of_two_samples: Callable[[], torch.Tensor]) -> None:
+def warm_up(model: nn.Module, loss_of_two_samples: Callable[[], torch.Tensor], precision) -> None:
     """One untimed forward/backward on two samples, so neither path pays the process's one-time costs
     (thread pools, kernel selection) inside its timing; no optimizer step, so the weights do not change."""
-    from tunebench.core.device import autocast, pick_device
-
-    with autocast(pick_device()):
+    with precision.autocast():
         loss = loss_of_two_samples()
     loss.backward()
     model.zero_grad(set_to_none=True)
@@ -210,12 +219,15 @@ class PixelCollator:
 def trainer_args(stage, out: Path):
     from transformers import TrainingArguments
 
+    from tunebench.core.device import resolve_precision
+
     cfg = stage.optim
     return TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
         lr_scheduler_type="cosine", num_train_epochs=cfg.epochs, max_grad_norm=cfg.max_grad_norm, seed=cfg.seed,
-        bf16=cfg.bf16, use_cpu=not torch.cuda.is_available(), train_sampling_strategy="random",
+        bf16=resolve_precision(cfg.precision).bf16, use_cpu=not torch.cuda.is_available(),
+        train_sampling_strategy="random",
         report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True,
         dataloader_num_workers=0, dataloader_pin_memory=False, remove_unused_columns=False)
 
@@ -223,10 +235,13 @@ def trainer_args(stage, out: Path):
 def run_baseline(recipe, stage, tower, records, seed: int, out: Path) -> Measured:
     from transformers import Trainer
 
+    from tunebench.core.device import resolve_precision
+
     model, _ = fresh_model(recipe, stage, tower, seed)
     wrapped, dataset = PixelsVLM(model), LazyRecords(model, records)
     pad_id = model.tokenizer.pad_token_id
-    warm_up(model, lambda: wrapped(**PixelCollator(tower, pad_id)([dataset[0], dataset[1]])).loss)
+    warm_up(model, lambda: wrapped(**PixelCollator(tower, pad_id)([dataset[0], dataset[1]])).loss,
+            resolve_precision(stage.optim.precision))
     collator = PixelCollator(tower, pad_id)
     trainer = Trainer(model=wrapped, args=trainer_args(stage, out), train_dataset=dataset, data_collator=collator)
     fit = Timer()
@@ -249,9 +264,10 @@ def reset_accelerate() -> None:
 
 
 # ----- driver -------------------------------------------------------------------------------------------
-def stage_config(recipe, name: str, seed: int, batch_size: int | None):
+def stage_config(recipe, name: str, seed: int, batch_size: int | None, precision: str = "auto"):
     stage = copy.deepcopy(next(s for s in recipe.stages if s.name == name))
     stage.optim.batch_size = batch_size or stage.optim.batch_size
+    stage.optim.precision = precision
     stage.optim.epochs = 1.0
     stage.optim.max_steps = None
     stage.optim.checkpoint_every = 0
@@ -265,7 +281,8 @@ def repeat_paths(recipe, stage, tower, records, seed: int, work: Path, repeats: 
     for r in range(repeats):
         for who in ("ours", "base") if r % 2 == 0 else ("base", "ours"):
             if who == "ours":
-                cold, warm = run_tunebench(recipe, stage, tower, records, seed, work / f"cache-{stage.name}-{r}")
+                cold, warm = run_tunebench(recipe, stage, tower, records, seed, work / f"cache-{stage.name}-{r}",
+                                           count=r == 0)
                 runs[OURS_COLD].append(cold)
                 runs[OURS_WARM].append(warm)
             else:
@@ -275,9 +292,11 @@ def repeat_paths(recipe, stage, tower, records, seed: int, work: Path, repeats: 
     return runs
 
 
-def bench_stage(recipe, name: str, tower, records, args: argparse.Namespace, work: Path) -> list[list[object]]:
+def bench_stage(recipe, name: str, tower, records, args: argparse.Namespace, work: Path, peak: float
+                ) -> tuple[list[list[object]], list[object]]:
+    """The stage's throughput rows (every path against the baseline) and its peak-fraction row."""
     seed, repeats = args.seed, args.repeats
-    stage = stage_config(recipe, name, seed, args.batch_size)
+    stage = stage_config(recipe, name, seed, args.batch_size, args.precision)
     runs = repeat_paths(recipe, stage, tower, records, seed, work, repeats)
     best = {path: min(ms, key=lambda m: m.seconds) for path, ms in runs.items()}
     base, ours = best[BASELINE], best[OURS_COLD]
@@ -285,16 +304,30 @@ def bench_stage(recipe, name: str, tower, records, args: argparse.Namespace, wor
         raise RuntimeError("paths differ in samples, tokens or trainable parameters (did build_examples drop "
                            f"records whose answers max_length cuts off?):\n{base}\n{ours}")
     describe_stage(stage, runs)
-    return [_row(name, m, base) for m in best.values()]
+    return [_row(name, m, base) for m in best.values()], peak_row(name, runs, base, peak)
+
+
+def peak_row(name: str, runs: dict[str, list[Measured]], base: Measured, peak: float) -> list[object]:
+    """What share of the machine's matmul peak our steps reach: the steps' counted FLOPs over the fastest
+    `train()` time; the baseline's time doing the same useful work, on the same scale."""
+    flops = runs[OURS_WARM][0].work["step GFLOP"]
+    train_s = min(m.work["train s"] for m in runs[OURS_WARM])
+    steps = runs[OURS_WARM][0].work["steps"]
+    ours, theirs = flops / train_s, flops / base.seconds
+    return [name, steps, f"{train_s / steps:.2f}", f"{flops / steps:.1f}", f"{ours:.1f}", f"{peak:.1f}",
+            f"{ours / peak:.0%}", f"{theirs / peak:.0%}", f"{base.seconds / train_s:.2f}x"]
 
 
 def describe_stage(stage, runs: dict[str, list[Measured]]) -> None:
+    from tunebench.core.device import resolve_precision
+
     o, b = runs[OURS_COLD][0].work, runs[BASELINE][0].work
     trainable = o["trainable"]
     walls = "; ".join(f"{label} " + ", ".join(f"{m.seconds:.1f}" for m in runs[path])
                       for label, path in (("baseline", BASELINE), ("tunebench cold", OURS_COLD)))
     print(f"{stage.name}: trains {'+'.join(stage.train)} ({trainable:,} parameters), micro-batch "
-          f"{stage.optim.batch_size}, bf16={stage.optim.bf16}, template {stage.template}\n"
+          f"{stage.optim.batch_size}, precision {resolve_precision(stage.optim.precision).used}, "
+          f"template {stage.template}\n"
           f"  padded positions: tunebench {o['padded positions']:,} / baseline {b['padded positions']:,}; "
           f"LM-head positions: tunebench {o['LM-head positions']:,} / baseline {b['LM-head positions']:,}\n"
           f"  tunebench features: cold {o['features cold s']:.2f} s, warm {o['features warm s']:.2f} s; "
@@ -328,33 +361,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="micro-batch of both paths (default: the recipe stage's, 16); smaller needs less memory")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each path (alternating order; best kept)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="both paths' (auto: bf16 where the hardware computes it natively, else fp32)")
     add_shared_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from tunebench.components import load_vision_tower
+    from tunebench.components import load_llm, load_vision_tower
+    from tunebench.core.device import resolve_precision
     from tunebench.train.recipes import get_recipe
 
     args = parse_args(argv)
     apply_threads(args.threads)
     recipe = get_recipe(RECIPES[args.arch])
     stages = ["stage1", "stage2"] if args.stage == "both" else [args.stage]
+    precision = resolve_precision(args.precision)
     with scratch_dir("tunebench-train-bench-") as work:
         shapes = args.shapes or shapes_world(work / "shapes", train=args.samples, test=1, seed=args.seed)
         records = load_records(shapes, stages, recipe, args.samples)
         tower = load_vision_tower(recipe.model.vision, allow_pickle=recipe.model.allow_pickle)
+        peak = matmul_peak_gflops(load_llm(recipe.model.llm).model.config, precision.dtype)
         print(settings_line(recipe=recipe.name, vision=recipe.model.vision, llm=recipe.model.llm,
-                            samples=args.samples, repeats=args.repeats), flush=True)
-        rows = [row for name in stages
-                for row in bench_stage(recipe, name, tower, records[name], args, work)]
+                            samples=args.samples, repeats=args.repeats, precision=precision.used,
+                            matmul_peak_gflops=f"{peak:.1f}"), flush=True)
+        measured = [bench_stage(recipe, name, tower, records[name], args, work, peak) for name in stages]
     print(settings_line(when="end", peak_rss_gb=f"{peak_rss_gb():.1f}"))
     print()
     print(table(["stage", "path", "samples", "tokens", "wall s", "samples/s", "tokens/s", "speed-up",
-                 "CPU s", "CPU speed-up"], rows))
+                 "CPU s", "CPU speed-up"], [row for rows, _ in measured for row in rows]))
     print("tokens = real input tokens (image + text, no padding): both paths see the same samples and tokens, so "
           "the tokens/s ratio equals the samples/s ratio. speed-up = baseline wall s / path wall s; CPU s = this "
           "process's CPU time (all threads), less sensitive to other jobs on a shared machine.")
+    print()
+    print(table(["stage", "steps", "s/step", "GFLOP/step", "GFLOP/s", f"{precision.used} peak GFLOP/s",
+                 "tunebench % of peak", "baseline % of peak", "vs Trainer"], [row for _, row in measured]))
+    print(f"GFLOP = the forward and backward of every matrix product our steps run (attention included), counted by "
+          f"torch's FLOP counter; peak = {precision.used} matrix products at the LLM's shapes on this machine, same "
+          f"threads. baseline % = the same useful FLOPs over the Trainer's time; vs Trainer = its time / train() time.")
 
 
 if __name__ == "__main__":

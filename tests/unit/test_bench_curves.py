@@ -17,7 +17,7 @@ from tunebench.train.pipeline import load_train_data
 from tunebench.train.stage import run_stage
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
-OPTIM = {"batch_size": 2, "epochs": 2, "warmup_ratio": 0.0, "bf16": False, "checkpoint_every": 0}
+OPTIM = {"batch_size": 2, "epochs": 2, "warmup_ratio": 0.0, "precision": "fp32", "checkpoint_every": 0}
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 from tests.helpers.procs import cli, jsonl_rows, kill_when, run, start, subprocess_env, tail
 from tests.helpers.tiny_world import make_world, tiny_eval_vlm
 from tunebench.cli import main
+from tunebench.core.device import resolve_precision
 from tunebench.core.io import read_json
 from tunebench.data.records import Turn
 from tunebench.evaluation.runner import evaluate
@@ -55,7 +56,8 @@ def test_results_json_follows_the_lmms_eval_layout(root, tmp_path):
     assert results["n-samples"]["pope"] == {"original": len(records), "effective": len(records)}
     assert results["headline"]["name"] == "pope_mean_f1"
     assert results["headline"]["value"] == pytest.approx(head["mean_f1,none"])
-    assert results["config"] == {"model": "tiny", "batch_size": 8, "scoring": "likelihood"}
+    assert results["config"] == {"model": "tiny", "batch_size": 8, "scoring": "likelihood",
+                                 **resolve_precision("auto", model.device).record()}
     hashes = results["hashes"]
     assert {"data", "connector", "llm", "vision"} <= set(hashes)
     assert all(re.fullmatch(r"[0-9a-f]{16}", hashes[k]) for k in ("data", "connector", "llm"))

@@ -61,7 +61,7 @@ def results() -> dict:
     return {
         "config": {"seed": 0, "bootstrap_resamples": 200},
         "environment": {"versions": {"torch": "x"}},
-        "model": {"llm": "tiny <llm>", "dtype": "float32", "embedder": "e", "weights_hash": "abc"},
+        "model": {"llm": "tiny <llm>", "dtype": "fp32", "embedder": "e", "weights_hash": "abc"},
         "data": {"source": "generated", "sha256": {"corpus": "00"}, "counts": {"documents": 3, "qa_test": N}},
         "costs": {"index_build_s": 1.0, "reindex_s": 0.2, "finetune_train_s": 300.0, "retrain_s": 50.0},
         "retrieval": {"hybrid": {"recall@1": {"mean": 0.9, "low": 0.8, "high": 1.0, "confidence": 0.95, "n": N}}},

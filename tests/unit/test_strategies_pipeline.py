@@ -73,7 +73,7 @@ def parts(tmp_path_factory):
 
 def tiny_config(llm: Path, embedder: Path, **changes) -> StrategiesConfig:
     base = {
-        "llm": str(llm), "embedder": str(embedder), "generation": {"dtype": "float32", "batch_size": 3,
+        "llm": str(llm), "embedder": str(embedder), "precision": "fp32", "generation": {"batch_size": 3,
         "short_tokens": 4, "cot_tokens": 6, "json_tokens": 6, "answer_json_tokens": 6, "latency_probe": 1},
         "world": {"towns": 3, "companies": 3, "people": 4, "products": 3, "changed_facts": 3},
         "sizes": {"knowledge_test": 4, "knowledge_train": 5, "format_test": 3, "format_train": 3},
@@ -159,7 +159,8 @@ def test_files_written(run):
     assert len(rows) == 4 and json.loads(rows[0])["id"] == results["tasks"]["knowledge"]["strategies"]["rag"][
         "rows"][0]["id"]
     assert results["environment"]["versions"]["faiss-cpu"] != "not installed"
-    assert results["model"]["dtype"] == "float32" and results["config"]["seed"] == 0
+    assert results["model"]["dtype"] == "fp32" and results["config"]["seed"] == 0
+    assert results["precision"]["precision"] == "fp32" and results["precision"]["cpu_capability"]
 
 
 def test_lora_training_through_the_shared_trainer_lowers_the_loss(parts):
@@ -167,13 +168,14 @@ def test_lora_training_through_the_shared_trainer_lowers_the_loss(parts):
     train, _ = format_items(4, 0, seed=0)
     examples = ft.encode_examples(llm.tokenizer, ft.format_conversations(train), max_length=4096)
     assert len(examples) == 4 and all(any(label != -100 for label in e["labels"]) for e in examples)
-    cfg = override(tiny_config(*parts).finetune, {"max_steps": 20, "lr": 1e-2, "bf16": False})
+    cfg = override(tiny_config(*parts).finetune, {"max_steps": 20, "lr": 1e-2})
     model = ft.add_lora(llm.model, cfg)
     batch = pad_batch(examples, llm.tokenizer.pad_token_id, side="right")
     with torch.no_grad():
         before, supervised = ft.lm_loss(model, batch)
     assert supervised == sum(sum(label != -100 for label in e["labels"][1:]) for e in examples)
-    result = ft.train_adapter(model, llm.tokenizer, examples, cfg, epochs=20, seed=0, run_dir=None, label="t")
+    result = ft.train_adapter(model, llm.tokenizer, examples, cfg, epochs=20, seed=0, run_dir=None, label="t",
+                              precision="fp32")
     with torch.no_grad():
         after, _ = ft.lm_loss(model, batch)
     assert result.steps == 20 and float(after) < float(before) - 0.05

@@ -45,7 +45,7 @@ def fresh(root: Path):
 
 
 def optim(batch_size: int, grad_accum: int) -> OptimConfig:
-    return OptimConfig(lr=1e-2, warmup_ratio=0.0, batch_size=batch_size, grad_accum=grad_accum, bf16=False,
+    return OptimConfig(lr=1e-2, warmup_ratio=0.0, batch_size=batch_size, grad_accum=grad_accum, precision="fp32",
                        group_by_length=False, max_grad_norm=0.0, epochs=2, max_steps=STEPS, seed=4)
 
 

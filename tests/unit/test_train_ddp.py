@@ -23,7 +23,7 @@ def root(tmp_path_factory):
 def config(root, name: str, batch_size: int):
     # grad_accum 2 with captions of different lengths: ranks and micro-batches hold unequal token counts,
     # so any weighting other than "mean over all supervised tokens of the step" changes the update.
-    optim = {"batch_size": batch_size, "grad_accum": 2, "epochs": STEPS, "max_steps": STEPS, "bf16": False,
+    optim = {"batch_size": batch_size, "grad_accum": 2, "epochs": STEPS, "max_steps": STEPS, "precision": "fp32",
              "lr": 0.01, "warmup_ratio": 0.0, "group_by_length": False, "max_grad_norm": 0.0}
     return tiny_recipe_config(root / f"{name}.yaml", root / "parts", {"stage1": optim})
 

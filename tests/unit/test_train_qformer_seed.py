@@ -24,7 +24,7 @@ def test_earlier_random_draws_do_not_change_the_pretrained_qformer(tmp_path, mon
     tower = load_vision_tower(str(clip))
     captions = load_train_data(world).captions
     qformer = dataclasses.replace(TINY_QFORMER, vocab_size=30522)  # pretraining tokenizes with MiniLM's vocabulary
-    cfg = PretrainConfig(qformer, OptimConfig(lr=1e-3, epochs=1, batch_size=4, bf16=False, seed=3),
+    cfg = PretrainConfig(qformer, OptimConfig(lr=1e-3, epochs=1, batch_size=4, precision="fp32", seed=3),
                          holdout_fraction=0.25)
     summaries = []
     for i, earlier in enumerate((1, 1000)):  # a different number of draws from the global generator first

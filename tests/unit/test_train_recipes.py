@@ -42,10 +42,10 @@ def test_dotted_and_nested_overrides_reach_stages_by_name():
 
 def test_cli_strings_become_the_field_type():
     out = override(get_recipe("llava-1.5"), parse_sets([
-        "stage1.optim.bf16=false", "stage1.optim.max_steps=7", "stage2.connector_lr=3e-5",
+        "stage1.optim.precision=fp32", "stage1.optim.max_steps=7", "stage2.connector_lr=3e-5",
         "model.qformer.init_from=none", "stage2.train=connector, llm", "stage2.optim.group_by_length=Yes"]))
     s1, s2 = stage(out, "stage1"), stage(out, "stage2")
-    assert s1.optim.bf16 is False and s2.optim.group_by_length is True
+    assert s1.optim.precision == "fp32" and s2.optim.group_by_length is True
     assert s1.optim.max_steps == 7 and s2.connector_lr == 3e-5  # fields that default to None
     assert out.model.qformer.init_from is None
     assert s2.train == ["connector", "llm"]
@@ -71,7 +71,7 @@ def test_unknown_fields_and_stages_are_errors_that_say_where(overrides, where):
 
 
 @pytest.mark.parametrize(("key", "value", "kind"), [
-    ("stage1.optim.batch_size", "four", "integer"), ("stage1.optim.bf16", "maybe", "boolean"),
+    ("stage1.optim.batch_size", "four", "integer"), ("stage1.optim.precision", "fp16", "auto"),
     ("stage1.optim.lr", "fast", "number"), ("stage2.train", "connector,vision", "'connector', 'llm' or 'lora'"),
 ])
 def test_values_of_the_wrong_type_are_refused(key, value, kind):

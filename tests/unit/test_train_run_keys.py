@@ -21,7 +21,7 @@ from tunebench.train.pipeline import TrainData, ensure_qformer, load_train_data
 from tunebench.train.stage import RUN_KEY, SUMMARY, run_stage
 
 pytestmark = pytest.mark.usefixtures("one_thread_per_module")
-FAST = {"optim": {"batch_size": 4, "epochs": 1, "bf16": False}}
+FAST = {"optim": {"batch_size": 4, "epochs": 1, "precision": "fp32"}}
 
 
 def test_records_hash_follows_image_bytes_not_image_paths(tmp_path):

@@ -111,7 +111,7 @@ def test_records_whose_answers_are_cut_off_are_dropped_not_fatal(root, tmp_path,
     # max_length 80 cuts every answer of most multi-turn records; batch 1 would otherwise meet a step
     # with nothing to average over
     recipe = tiny_recipe(root / "parts", **{"model.max_length": 80, "stage2.optim.batch_size": 1,
-                                            "stage2.optim.bf16": False})
+                                            "stage2.optim.precision": "fp32"})
     stage = stage_of(recipe, "stage2")
     records = load_train_data(root / "world").instructions
     with caplog.at_level(logging.WARNING, logger="tunebench.train.stage"):

@@ -54,7 +54,7 @@ def test_with_the_base_rate_at_zero_only_the_top_layers_change(root):
     decoder = model.llm.get_decoder()
     before = {n: p.detach().clone() for n, p in decoder.named_parameters()}
     examples = build_examples(model, load_train_data(root / "world").instructions)
-    optim = OptimConfig(lr=0.0, warmup_ratio=0.0, batch_size=2, bf16=False, max_steps=2, weight_decay=0.0)
+    optim = OptimConfig(lr=0.0, warmup_ratio=0.0, batch_size=2, precision="fp32", max_steps=2, weight_decay=0.0)
     train(model, groups, examples, lambda items: pad_batch(items, model.tokenizer.pad_token_id, "right"),
           lambda m, b: m(b), optim)
     last = f"layers.{len(decoder.layers) - 1}."

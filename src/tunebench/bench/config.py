@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tunebench.core.config import STRICT
+from tunebench.core.device import Precision
 from tunebench.core.errors import UserError
 
 
@@ -51,6 +52,8 @@ class BenchConfig:
     vision: str = "efficientnet-lite0"
     llm: str = "smollm2-135m-instruct"
     common_overrides: dict[str, Any] = field(default_factory=dict)  # applied to every arm's recipe
+    # Every arm's stages, its Q-Former pretraining and every evaluation (core/device.py decides what auto means).
+    precision: Precision = "auto"
     eval_batch_size: int = 16
     scoring: str = "generate"  # generate | likelihood (closed sets only; open questions always generate)
     bootstrap_resamples: int = 1000

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunebench.core.device import Precision
 from tunebench.core.io import append_jsonl, read_jsonl, sha256_json
 from tunebench.data.records import Record, records_hash
 from tunebench.train.checkpointing import TrainState
@@ -42,12 +43,14 @@ class CurveProbe:
     points: int
     path: Path
     batch_size: int = 16
+    precision: Precision = "auto"
 
     def __call__(self, state: TrainState, total: int, model) -> None:
         if state.step not in curve_steps(total, self.points) or state.step in self.done():
             return
         model.eval()
-        scores = {task: score_subset(model, task, records, self.batch_size) for task, records in self.records.items()}
+        scores = {task: score_subset(model, task, records, self.batch_size, self.precision)
+                  for task, records in self.records.items()}
         append_jsonl(self.path, {"step": state.step, "total": total, "train_wall_s": state.wall_s, "scores": scores,
                                  "data": self.data_hash})
 
@@ -62,7 +65,8 @@ class CurveProbe:
         return {row["step"] for row in read_jsonl(self.path) if row.get("data") == self.data_hash}
 
 
-def score_subset(model, task_name: str, records: list[Record], batch_size: int) -> float:
+def score_subset(model, task_name: str, records: list[Record], batch_size: int, precision: Precision = "auto"
+                 ) -> float:
     """The benchmark's headline score of `model` on `records`, with greedy generation."""
     from tunebench.evaluation.engine import predict
     from tunebench.evaluation.tasks import get_task
@@ -70,7 +74,8 @@ def score_subset(model, task_name: str, records: list[Record], batch_size: int) 
     task = get_task(task_name)
     metric = task.metric
     rows = [metric.evaluate(p.raw, p.record.answers, p.record.meta)
-            for p in predict(model, task, records, batch_size=batch_size, scoring="generate")]
+            for p in predict(model, task, records, batch_size=batch_size, scoring="generate",
+                                  precision=precision)]
     return float(metric.aggregate(rows)["headline"]["value"])
 
 

@@ -16,11 +16,13 @@ from typing import Any
 from rich.console import Console
 
 from tunebench.bench.config import ArmSpec, BenchConfig, DataSpec
+from tunebench.core.device import resolve_precision
 from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
 from tunebench.data.records import Record, content_rows, records_hash
 from tunebench.evaluation.tasks import get_task, load_task_records
 from tunebench.train.pipeline import TrainData, load_train_data
 from tunebench.train.recipes import Recipe
+from tunebench.train.stage import optim_spec
 
 console = Console()
 
@@ -147,6 +149,8 @@ def arm_recipe(cfg: BenchConfig, arm: ArmSpec) -> Recipe:
 
     recipe = get_recipe(arm.recipe)
     recipe.model.vision, recipe.model.llm = cfg.vision, cfg.llm
+    for optim in [recipe.qformer_optim, *(stage.optim for stage in recipe.stages)]:
+        optim.precision = cfg.precision
     recipe = override(recipe, cfg.common_overrides, where="common_overrides.")
     return override(recipe, arm.overrides, where=f"arm {arm.name}: overrides.")
 
@@ -155,7 +159,7 @@ def qformer_folder(recipe: Recipe, seed: int, out: Path) -> Path | None:
     """Where an arm's pretrained Q-Former lives; arms with the same Q-Former settings and seed share it."""
     if not recipe.pretrain_qformer:
         return None
-    key = sha256_json({"q": asdict(recipe.model.qformer), "o": asdict(recipe.qformer_optim),
+    key = sha256_json({"q": asdict(recipe.model.qformer), "o": optim_spec(recipe.qformer_optim),
                        "v": recipe.model.vision})[:10]
     return out / "qformer" / f"{key}-s{seed}"
 
@@ -200,7 +204,7 @@ def train_arm(cfg: BenchConfig, arm: ArmSpec, seed: int, train: TrainData, evals
     _say(f"{arm.label} (seed {seed}): " + (f"training {', '.join(missing)}" if missing else "trained (cached)"))
     last = recipe.stages[-1].name
     probes = {last: CurveProbe(curve_records(evals, cfg.curve_questions), cfg.curve_points, arm_dir / last / CURVE,
-                               cfg.eval_batch_size)} if cfg.curve_points and cfg.curve_questions else {}
+                               cfg.eval_batch_size, cfg.precision)} if cfg.curve_points and cfg.curve_questions else {}
     summaries = train_recipe(recipe, train, arm_dir, tower, seed=seed, qformer_run=qformer_run, on_step=probes)
     qsummary = read_json(qformer_run / "qformer_config.json")["summary"] if qformer_run else None
     return {"train": summaries, "qformer": qsummary, "recipe": recipe.to_dict(),
@@ -246,13 +250,14 @@ def evaluate_arm(cfg: BenchConfig, arm: ArmSpec, model: Callable[[], Any], evals
         if done:
             found = read_json(folder / RESULTS)
             prompt = {k: found["configs"][task].get(k) for k in prompt_config(spec)}
-            if found["hashes"]["data"] == records_hash(records) and prompt == prompt_config(spec):
+            same_precision = found["config"].get("precision") == resolve_precision(cfg.precision).used
+            if found["hashes"]["data"] == records_hash(records) and prompt == prompt_config(spec) and same_precision:
                 results[task] = found
                 continue
         _say(f"{arm.label}: evaluating {task} ({len(records)} questions)")
         scoring = cfg.scoring if spec.candidates else "generate"
         results[task] = evaluate(model(), spec, records, folder, batch_size=cfg.eval_batch_size, scoring=scoring,
-                                 resume=True, model_name=arm.name)
+                                 resume=True, model_name=arm.name, precision=cfg.precision)
     return results
 
 
@@ -268,12 +273,14 @@ def image_reliance_arm(cfg: BenchConfig, model: Callable[[], Any], evals: dict[s
         if not probe_records(records):
             continue  # nothing to swap the image with (or a text-only set)
         path, data_hash = out / task / "image_reliance.json", records_hash(records)
+        precision = resolve_precision(cfg.precision).used
         cached = read_json(path) if path.is_file() else {}
-        if cached.get("data") == data_hash:
+        if cached.get("data") == data_hash and cached.get("precision") == precision:
             found[task] = cached["result"]
             continue
-        found[task] = image_reliance(model(), get_task(task), records, batch_size=cfg.eval_batch_size)
-        atomic_write_json(path, {"data": data_hash, "result": found[task]})
+        found[task] = image_reliance(model(), get_task(task), records, batch_size=cfg.eval_batch_size,
+                                     precision=precision)
+        atomic_write_json(path, {"data": data_hash, "precision": precision, "result": found[task]})
     return found
 
 

@@ -12,6 +12,7 @@ from tunebench.bench.config import BenchConfig
 from tunebench.bench.curves import compute_to_reach
 from tunebench.bench.pipeline import arm_folder
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
+from tunebench.core.device import resolve_precision
 from tunebench.core.io import read_jsonl
 from tunebench.core.provenance import environment
 
@@ -50,6 +51,7 @@ def _cost(arm_raw: dict) -> dict[str, Any]:
             "peak_mem_mb": float(np.max([r["train"]["peak_mem_mb"] for r in runs])),
             "loss_first": float(np.mean([r["loss_first"] for r in runs])),
             "loss_last": float(np.mean([r["loss_last"] for r in runs])),
+            "precision": "/".join(sorted({r["train"]["precision"]["precision"] for r in runs})),
         }
     qformer = [s["qformer"] for s in seeds if s.get("qformer")]
     eval_s = float(np.mean([sum(e["timing"]["predict_s"] for e in s["eval"].values()) for s in seeds]))
@@ -91,6 +93,7 @@ def build_results(cfg: BenchConfig, raw: dict, out: Path) -> dict[str, Any]:
         comparison["compute"] = compute_to_reach({a.name: arms[a.name]["learning_curve"] for a in main})
     return {
         "profile": cfg.profile, "config": cfg.to_dict(), "environment": environment(), "data": raw["data"],
+        "precision": resolve_precision(cfg.precision).record(),
         "parts": _parts(cfg, raw["arms"][cfg.arms[0].name][cfg.seeds[0]]),
         "tasks": tasks, "arms": arms, "comparison": comparison, "wall_s": raw["wall_s"],
         "workers": raw["workers"],

@@ -24,7 +24,11 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 def environment() -> dict:
     import torch
 
+    from tunebench.core.device import cpu_capability, native_bf16, pick_device
+
     return {
+        "cpu_capability": cpu_capability(),
+        "native_bf16": native_bf16(pick_device()),
         "versions": package_versions(),
         "platform": platform.platform(),
         "processor": platform.machine(),

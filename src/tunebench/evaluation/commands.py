@@ -21,19 +21,21 @@ def eval_command(
     limit: int | None = typer.Option(None, help="Only the first N samples."),
     resume: bool = typer.Option(False, help="Skip samples already in OUT/samples.jsonl."),
     device: str | None = typer.Option(None, help="cpu, cuda, cuda:1 (default: CUDA when present)."),
+    precision: str = typer.Option("auto", help="auto (bf16 where the hardware computes it natively) | fp32 | bf16"),
 ) -> None:
     """Evaluate a trained model on one benchmark with its official metric."""
-    from tunebench.core.device import pick_device
+    from tunebench.core.device import pick_device, resolve_precision
     from tunebench.evaluation.runner import evaluate
     from tunebench.evaluation.tasks import get_task, load_task_records
     from tunebench.models.checkpoint import load_run
 
+    resolve_precision(precision)  # type: ignore[arg-type]  # an unknown value fails here, before any loading
     spec = get_task(task)
     records = load_task_records(spec, data, image_folder)
     records = records[:limit] if limit else records
     model = load_run(run).to(pick_device(device))
     results = evaluate(model, spec, records, out, batch_size=batch_size, scoring=scoring, resume=resume,
-                       model_name=str(run))
+                       model_name=str(run), precision=precision)  # type: ignore[arg-type]
     head = results["headline"]
     console.print(f"{task}: {head['name']} = {head['value']:.2f} on {len(records)} samples "
                   f"({results['timing']['predict_s']:.1f} s) -> {out / 'results.json'}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from tunebench.core.device import Precision, resolve_precision
 from tunebench.data.records import Record, Turn
 from tunebench.evaluation.tasks import Task
 from tunebench.models.batching import pad_batch
@@ -141,8 +142,9 @@ def run_batches(model: VisionLanguageModel, prompts: list[Prompt], batch_size: i
 
 
 def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16,
-            scoring: str = "generate") -> Iterator[Prediction]:
-    """Yield a prediction per record, grouped by image (results depend on neither the order nor the batch)."""
+            scoring: str = "generate", precision: Precision = "auto") -> Iterator[Prediction]:
+    """Yield a prediction per record, grouped by image (results depend on neither the order nor the batch), computed
+    in the precision the package's policy resolves `precision` to on the model's device."""
     if scoring == "likelihood" and not task.candidates:
         from tunebench.core.errors import UserError
 
@@ -158,5 +160,6 @@ def predict(model: VisionLanguageModel, task: Task, records: Sequence[Record], b
             return [task.candidates[b] for b in best]
         return [model.decode_answer(ids) for ids in model.generate(inputs, task.max_new_tokens, prefix)]
 
-    for p, raw in run_batches(model, prompts, batch_size, step):
-        yield Prediction(records[p.index], task.question(records[p.index]), raw)
+    with resolve_precision(precision, model.device).autocast():
+        for p, raw in run_batches(model, prompts, batch_size, step):
+            yield Prediction(records[p.index], task.question(records[p.index]), raw)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from tunebench.core.device import Precision, resolve_precision
 from tunebench.data.records import Record, Turn
 from tunebench.evaluation.tasks import Task
 from tunebench.models.batching import pad_batch
@@ -75,8 +76,8 @@ def _mean_answer_loss(model: VisionLanguageModel, examples: list[dict], batch_si
     return total / max(tokens, 1), tokens
 
 
-def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16
-                   ) -> dict[str, float | int]:
+def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Record], batch_size: int = 16,
+                   precision: Precision = "auto") -> dict[str, float | int]:
     """Mean answer-token loss with the right images and with swapped ones, and the gap (nats per token)."""
     records = probe_records(records)
     if not records:
@@ -92,7 +93,8 @@ def image_reliance(model: VisionLanguageModel, task: Task, records: Sequence[Rec
         example = model.encode(turns, record_id=r.id)
         matched.append({**example, "frozen_features": feats[row[r.image]]})
         swapped.append({**example, "frozen_features": feats[row[swap[r.image]]]})
-    loss_matched, tokens = _mean_answer_loss(model, matched, batch_size)
-    loss_swapped, _ = _mean_answer_loss(model, swapped, batch_size)
+    with resolve_precision(precision, model.device).autocast():
+        loss_matched, tokens = _mean_answer_loss(model, matched, batch_size)
+        loss_swapped, _ = _mean_answer_loss(model, swapped, batch_size)
     return {"questions": len(records), "answer_tokens": tokens, "loss_right_image": loss_matched,
             "loss_other_image": loss_swapped, "gap": loss_swapped - loss_matched}

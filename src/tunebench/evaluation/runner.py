@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from tunebench.core.device import Precision, resolve_precision
 from tunebench.core.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from tunebench.core.provenance import environment
 from tunebench.data.imagecheck import check_record_images
@@ -55,9 +56,9 @@ def _current(out: Path, done: dict[str, dict], content: dict[str, str]) -> dict[
     return kept
 
 
-def _samples_key(model, task: Task, scoring: str) -> dict:
+def _samples_key(model, task: Task, scoring: str, precision: str) -> dict:
     return {"task": task.name, "scoring": scoring, "prompt": prompt_config(task),
-            "weights": dict(model.weights_hashes)}
+            "weights": dict(model.weights_hashes), "precision": precision}
 
 
 def prompt_config(task: Task) -> dict:
@@ -66,22 +67,24 @@ def prompt_config(task: Task) -> dict:
 
 
 def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: int = 16,
-             scoring: str = "generate", resume: bool = False, model_name: str = "", extra: dict | None = None) -> dict:
+             scoring: str = "generate", resume: bool = False, model_name: str = "", extra: dict | None = None,
+             precision: Precision = "auto") -> dict:
     """Predict, score and aggregate one task; every finished sample is on disk before the next starts."""
     check_record_images(records)  # one line naming the file and the record, before any work
+    chosen = resolve_precision(precision, model.device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     metric = task.metric
     images: dict[str, str] = {}  # each image file hashed once
     content = {r.id: records_hash([r], images) for r in records}
-    done = _current(out, _done(out, resume, _samples_key(model, task, scoring)), content)
+    done = _current(out, _done(out, resume, _samples_key(model, task, scoring, chosen.used)), content)
     todo = [r for r in records if r.id not in done]
     start = time.perf_counter()
     progress = Progress(TextColumn(f"[bold]eval {task.name}[/]"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn())
     bar = progress.add_task(task.name, total=len(records), completed=len(records) - len(todo))
     with progress:
-        for pred in predict(model, task, todo, batch_size=batch_size, scoring=scoring):
+        for pred in predict(model, task, todo, batch_size=batch_size, scoring=scoring, precision=chosen.used):
             _record(pred, metric, out, done, content[pred.record.id])
             progress.advance(bar)
     seconds = time.perf_counter() - start
@@ -95,7 +98,8 @@ def evaluate(model, task: Task, records: list[Record], out: Path, batch_size: in
         "n-samples": {task.name: {"original": len(records), "effective": len(rows)}},
         "headline": summary["headline"],
         "summary": summary,
-        "config": {"model": model_name, "batch_size": batch_size, "scoring": scoring, **(extra or {})},
+        "config": {"model": model_name, "batch_size": batch_size, "scoring": scoring, **chosen.record(),
+                   **(extra or {})},
         "hashes": {"data": records_hash(records, images), **model.weights_hashes},
         "timing": {"predict_s": seconds, "samples_predicted": len(todo),
                    "samples_per_s": len(todo) / seconds if seconds and todo else None},

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from tunebench.core.errors import DataError, UserError
@@ -173,7 +174,8 @@ class VisionLanguageModel(nn.Module):
         isolated = "segment_ids" in batch
         embeds = self.input_embeds(batch["input_ids"], batch.get("frozen_features"), batch.get("ids"), isolated)
         if isolated:
-            mask = self.isolated_mask(batch["segment_ids"], mask, embeds.dtype)
+            with record_function("isolated mask"):
+                mask = self.isolated_mask(batch["segment_ids"], mask, embeds.dtype)
         out = self.llm.model(inputs_embeds=embeds, attention_mask=mask,
                              position_ids=batch.get("position_ids", position_ids(batch["attention_mask"])),
                              use_cache=False)

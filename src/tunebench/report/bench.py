@@ -131,14 +131,17 @@ def markdown(results: dict, c: Cells) -> str:
             lines.append(_row(cells))
     lines += _reliance_markdown(results, c)
     lines += ["", "## Cost", "", f"Arms trained {c.text('workers.processes')} at a time, one process each on "
-              f"{c.text('workers.threads_each')} thread(s): wall times are per arm, with the machine shared.", "",
-              _row(["arm", "stage", "wall s", "samples/s", "tokens", "PFLOP", "trainable",
-                                       "peak MB"]), _row(["---"] * 8)]
+              f"{c.text('workers.threads_each')} thread(s): wall times are per arm, with the machine shared. "
+              f"Computed in {c.text('precision.precision')} (asked: {c.text('precision.precision_requested')}) on a "
+              f"CPU with capability {c.text('precision.cpu_capability')}, native bf16: "
+              f"{c.text('precision.native_bf16')}.", "",
+              _row(["arm", "stage", "precision", "wall s", "samples/s", "tokens", "PFLOP", "trainable",
+                                       "peak MB"]), _row(["---"] * 9)]
     for a in arms:
         for stage in arms[a]["cost"]["stages"]:
             k = f"arms.{a}.cost.stages.{stage}"
-            lines.append(_row([arms[a]["label"], stage, c.text(k + ".wall_s"), c.text(k + ".samples_per_s"),
-                               c.text(k + ".tokens_seen"), c.text(k + ".train_pflop", 3),
+            lines.append(_row([arms[a]["label"], stage, c.text(k + ".precision"), c.text(k + ".wall_s"),
+                               c.text(k + ".samples_per_s"), c.text(k + ".tokens_seen"), c.text(k + ".train_pflop", 3),
                                c.text(k + ".trainable_params"), c.text(k + ".peak_mem_mb", 0)]))
     lines += ["", "## Recipes as run", "", _row(["arm", "stage", "trains", "lr", "batch per process",
                                                            "accumulation", "epochs"]), _row(["---"] * 7)]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tunebench.core.config import STRICT, build, merge, read_yaml
+from tunebench.core.device import Precision
 from tunebench.core.errors import UserError
 
 Strategy = Literal["zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag"]
@@ -53,7 +54,6 @@ class RetrievalConfig:
 @dataclass
 class GenerationConfig:
     __pydantic_config__ = STRICT
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 where the CPU/GPU computes it natively
     batch_size: int = 16
     short_tokens: int = 16  # short-answer strategies
     cot_tokens: int = 96
@@ -79,7 +79,6 @@ class FineTuneConfig:
     batch_size: int = 8
     max_length: int = 256
     max_steps: int | None = None
-    bf16: bool = True
     train_on_documents: bool = True  # knowledge injection: also learn the corpus passages
 
 
@@ -90,6 +89,8 @@ class StrategiesConfig:
     # CPU threads for torch; 0 keeps torch's choice. One, because on a shared 2-core VM each operator would
     # wait for a descheduled sibling thread (docs/decisions.md).
     threads: int = 1
+    # The LLM's weights and its fine-tunes: auto = bf16 where the hardware computes it natively, else fp32.
+    precision: Precision = "auto"
     llm: str = "smollm2-135m-instruct"
     embedder: str = "all-minilm-l6-v2"
     world: WorldConfig = field(default_factory=WorldConfig)

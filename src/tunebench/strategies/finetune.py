@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from tunebench.core.device import Precision
 from tunebench.data.records import Turn
 from tunebench.models.batching import pad_batch, pad_id_of
 from tunebench.models.prompting import IGNORE_INDEX, encode_chat
@@ -70,12 +71,12 @@ def lm_loss(model, batch: dict) -> tuple[torch.Tensor, int]:
 
 
 def train_adapter(peft_model, tokenizer, examples: list[dict], cfg: FineTuneConfig, epochs: float, seed: int,
-                  run_dir: Path | None, label: str) -> TrainResult:
+                  run_dir: Path | None, label: str, precision: Precision = "auto") -> TrainResult:
     """Train the adapter's parameters only; the model is left in eval mode for generation."""
     if not examples:
         raise ValueError(f"{label}: no training examples")
     optim = OptimConfig(lr=cfg.lr, epochs=epochs, max_steps=cfg.max_steps, batch_size=cfg.batch_size,
-                        warmup_ratio=0.05, seed=seed, bf16=cfg.bf16, log_every=5)
+                        warmup_ratio=0.05, seed=seed, precision=precision, log_every=5)
     return train_causal_lm(peft_model, tokenizer, examples, optim, run_dir, label)
 
 

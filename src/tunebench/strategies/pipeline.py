@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from tunebench.core.device import resolve_precision
 from tunebench.core.io import atomic_write_json, atomic_write_text, sha256_file
 from tunebench.core.provenance import environment
 from tunebench.core.seed import seed_everything
@@ -19,7 +20,7 @@ from tunebench.strategies.chunking import chunk_docs
 from tunebench.strategies.config import StrategiesConfig
 from tunebench.strategies.extraction import format_items
 from tunebench.strategies.generation import Generator
-from tunebench.strategies.runner import FT_NAMES, Runner, resolve_dtype
+from tunebench.strategies.runner import FT_NAMES, Runner
 from tunebench.strategies.tasks import KnowledgeTask, knowledge_task
 from tunebench.strategies.userdata import user_task
 
@@ -74,7 +75,7 @@ def finetune_knowledge(runner: Runner) -> None:
     examples = runner.knowledge_adapter_examples()
     model = ft.add_lora(runner.llm.model, cfg.finetune)
     result = ft.train_adapter(model, tok, examples, cfg.finetune, cfg.finetune.epochs, cfg.seed,
-                              out / "train" / "knowledge", "finetune knowledge")
+                              out / "train" / "knowledge", "finetune knowledge", cfg.precision)
     runner.costs["finetune_train_s"] = time.perf_counter() - start
     runner.costs["finetune"] = {"examples": len(examples), **result.to_dict()}
     model.save_pretrained(str(out / "adapters" / "knowledge"))
@@ -99,7 +100,8 @@ def freshness_finetuned(runner: Runner, model, gen: Generator, fresh: dict, want
     chunks = chunk_docs(runner.task.updated_docs, r.chunk_words, r.overlap_words)
     update = ft.encode_examples(runner.llm.tokenizer, ft.passage_conversations(chunks), cfg.finetune.max_length)
     result = ft.train_adapter(model, runner.llm.tokenizer, update, cfg.finetune, cfg.finetune.update_epochs,
-                              cfg.seed + 1, runner.out / "train" / "knowledge_update", "finetune update")
+                              cfg.seed + 1, runner.out / "train" / "knowledge_update", "finetune update",
+                              cfg.precision)
     runner.costs["retrain_s"] = time.perf_counter() - start
     runner.costs["finetune_update"] = {"examples": len(update), **result.to_dict()}
     model.save_pretrained(str(runner.out / "adapters" / "knowledge_updated"))
@@ -122,7 +124,7 @@ def finetune_format(runner: Runner) -> None:
     examples = ft.encode_examples(tok, ft.format_conversations(runner.fmt_train), cfg.finetune.max_length)
     model = ft.add_lora(runner.llm.model, cfg.finetune)
     result = ft.train_adapter(model, tok, examples, cfg.finetune, cfg.finetune.format_epochs, cfg.seed,
-                              runner.out / "train" / "format", "finetune format")
+                              runner.out / "train" / "format", "finetune format", cfg.precision)
     runner.costs["format_finetune_train_s"] = time.perf_counter() - start
     runner.costs["format_finetune"] = {"examples": len(examples), **result.to_dict()}
     model.save_pretrained(str(runner.out / "adapters" / "format"))
@@ -172,8 +174,8 @@ def _run(cfg: StrategiesConfig, out: Path, corpus: Path | None, qa: Path | None,
     task = load_task(cfg, corpus, qa, updates)
     fmt = format_items(cfg.sizes.format_train, cfg.sizes.format_test, cfg.seed)
     data = write_data(out, task, fmt)
-    dtype = resolve_dtype(cfg.generation.dtype)
-    llm = load_llm(cfg.llm, dtype=dtype)
+    precision = resolve_precision(cfg.precision)
+    llm = load_llm(cfg.llm, dtype=precision.dtype)
     embedder = load_embedder(cfg.embedder)
     runner = Runner(cfg, out, task, fmt, llm, st_embed_fn(embedder), console)
     runner.build()
@@ -191,8 +193,9 @@ def _run(cfg: StrategiesConfig, out: Path, corpus: Path | None, qa: Path | None,
         "schema": SCHEMA,
         "config": asdict(cfg),
         "environment": environment(),
-        "model": {"llm": llm.name, "weights_hash": llm.weights_hash, "dtype": str(dtype).replace("torch.", ""),
+        "model": {"llm": llm.name, "weights_hash": llm.weights_hash, "dtype": precision.used,
                   "embedder": cfg.embedder},
+        "precision": precision.record(),
         "data": data,
         "costs": runner.costs,
         "retrieval": retrieval,

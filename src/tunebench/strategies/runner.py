@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from rich.console import Console
 
 from tunebench.core.io import append_jsonl
@@ -29,15 +28,6 @@ from tunebench.strategies.summary import Measured, measure, strategy_summary
 from tunebench.strategies.tasks import KnowledgeTask, QAItem
 
 FT_NAMES = ("finetune", "finetune_rag")
-
-
-def resolve_dtype(name: str) -> torch.dtype:
-    """bf16 where the hardware computes it natively (several times faster on such CPUs), else fp32."""
-    if name != "auto":
-        return torch.bfloat16 if name == "bfloat16" else torch.float32
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
 
 
 def _clip(text: str, limit: int = 400) -> str:

@@ -11,11 +11,13 @@ from rich.table import Table
 console = Console()
 
 
-def _recipe(name: str, config: Path | None, sets: list[str]):
+def _recipe(name: str, config: Path | None, sets: list[str], precision: str = "auto"):
     from tunebench.core.config import override, parse_sets, read_yaml
     from tunebench.train.recipes import get_recipe
 
     recipe = get_recipe(name)
+    recipe = override(recipe, {"qformer_optim.precision": precision,
+                               **{f"{s.name}.optim.precision": precision for s in recipe.stages}})
     if config is not None:
         recipe = override(recipe, read_yaml(config), where=f"{config}: ")
     return override(recipe, parse_sets(sets))
@@ -35,6 +37,8 @@ def train_command(
     seed: int = typer.Option(0, help="Seed of initialisation, data order and dropout."),
     skip_bad: bool = typer.Option(False, help="Drop invalid records (logged) instead of stopping."),
     resume: bool = typer.Option(True, help="Resume a killed run from its last checkpoint."),
+    precision: str = typer.Option("auto", help="Every stage's: auto (bf16 where the hardware computes it natively, "
+                                               "else fp32) | fp32 | bf16. --set stageN.optim.precision wins."),
 ) -> None:
     """Train a recipe's stages. Custom data: --init RUN/stage2 --stage stage2 --instructions my.json."""
     from tunebench.components import load_vision_tower
@@ -43,7 +47,7 @@ def train_command(
 
     if shapes is None and captions is None and instructions is None:
         raise UserError("give --shapes DIR, or --captions/--instructions files with --image-folder")
-    plan = _recipe(recipe, config, set_)
+    plan = _recipe(recipe, config, set_, precision)
     data = load_train_data(shapes, captions, instructions, image_folder, skip_bad)
     tower = load_vision_tower(plan.model.vision, allow_pickle=plan.model.allow_pickle)
     summaries = train_recipe(plan, data, out, tower, stages=stage or None, init=init, seed=seed, resume=resume)

@@ -1,4 +1,4 @@
-"""The one training loop: token-weighted gradient accumulation, bf16 autocast, exact resume, and data
+"""The one training loop: token-weighted gradient accumulation, the precision policy's autocast, exact resume, and data
 parallelism through Hugging Face Accelerate (DDP on CPUs or GPUs; FSDP/DeepSpeed via accelerate configs).
 
 The loss of an optimizer step is the mean over ALL supervised tokens of the step (every micro-batch on
@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from tunebench.core.config import STRICT
-from tunebench.core.device import autocast
+from tunebench.core.device import Precision, resolve_precision
 from tunebench.core.seed import seed_everything
 from tunebench.train.checkpointing import TrainState, load_checkpoint, save_checkpoint
 from tunebench.train.monitor import Monitor, PeakMemory
@@ -41,7 +42,7 @@ class OptimConfig:
     grad_accum: int = 1
     max_grad_norm: float = 1.0
     seed: int = 0
-    bf16: bool = True
+    precision: Precision = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
     checkpoint_every: int = 25  # optimizer steps between resumable checkpoints; 0 = none
     log_every: int = 1
     group_by_length: bool = True
@@ -56,6 +57,7 @@ class TrainResult:
     wall_s: float = 0.0
     peak_mem_mb: float = 0.0
     hook_s: float = 0.0  # time spent in `on_step` (e.g. learning-curve evaluations), not in `wall_s`
+    precision: dict[str, Any] = field(default_factory=dict)  # PrecisionChoice.record(): what the steps computed in
 
     @property
     def samples_per_s(self) -> float:
@@ -94,6 +96,7 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
     from accelerate import Accelerator
 
     accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    precision = resolve_precision(cfg.precision, accelerator.device)
     world, rank = accelerator.num_processes, accelerator.process_index
     seed_everything(cfg.seed)
     plan = step_plan(len(dataset), cfg.batch_size, cfg.grad_accum, world, cfg.epochs, cfg.seed,
@@ -129,25 +132,28 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         factor = lr_factor(step, total, cfg)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
-        micro_batches = [collate([dataset[i] for i in mb[rank::world]]) for mb in plan[step]]
-        local = torch.tensor([[supervised_units(b), loss_weight(b)] for b in micro_batches], dtype=torch.float64)
-        step_tokens, step_weight = accelerator.reduce(local.sum(0).to(accelerator.device), "sum").tolist()
+        with record_function("collate"):  # the phases are named for profilers (benchmarks/step_profile.py)
+            micro_batches = [collate([dataset[i] for i in mb[rank::world]]) for mb in plan[step]]
+            local = torch.tensor([[supervised_units(b), loss_weight(b)] for b in micro_batches], dtype=torch.float64)
+            step_tokens, step_weight = accelerator.reduce(local.sum(0).to(accelerator.device), "sum").tolist()
         if step_tokens == 0:
             raise RuntimeError(f"optimizer step {step} has no supervised tokens")
         step_loss = torch.zeros((), device=accelerator.device)
         for i, batch in enumerate(micro_batches):
             sync = i == len(micro_batches) - 1
             no_sync = accelerator.no_sync(model) if not sync else contextlib.nullcontext()
-            with no_sync, autocast(accelerator.device, cfg.bf16):
+            with no_sync, precision.autocast(), record_function("forward"):
                 loss, n = loss_fn(model, _to(batch, accelerator.device))
                 weighted = loss * (n * world / step_weight)  # DDP averages over ranks; undo, weight by share
-            accelerator.backward(weighted)
+            with record_function("backward"):
+                accelerator.backward(weighted)
             step_loss += loss.detach() * n
-        if cfg.max_grad_norm:
-            accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
-        optimizer.step()
-        memory.sample()
-        optimizer.zero_grad(set_to_none=True)
+        with record_function("optimizer"):
+            if cfg.max_grad_norm:
+                accelerator.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            memory.sample()
+            optimizer.zero_grad(set_to_none=True)
         mean_loss = float(accelerator.reduce(step_loss, "sum")) / step_weight
         state.record(mean_loss, sum(len(mb) for mb in plan[step]), int(step_tokens), time.perf_counter() - start)
         monitor.log(state, lr=optimizer.param_groups[0]["lr"], every=cfg.log_every)
@@ -158,7 +164,8 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
         accelerator.wait_for_everyone()
     monitor.close()
     return TrainResult(losses=state.losses, steps=state.step, samples=state.samples, tokens=state.tokens,
-                       wall_s=time.perf_counter() - start, peak_mem_mb=memory.mb(), hook_s=hook_s)
+                       wall_s=time.perf_counter() - start, peak_mem_mb=memory.mb(), hook_s=hook_s,
+                       precision=precision.record())
 
 
 def supervised_units(batch: dict) -> int:

@@ -50,7 +50,7 @@ class Recipe:
     stages: list[StageConfig]
     pretrain_qformer: bool = False
     qformer_optim: OptimConfig = field(default_factory=lambda: OptimConfig(
-        lr=1e-4, weight_decay=0.05, warmup_ratio=0.05, epochs=3, batch_size=32, bf16=True))
+        lr=1e-4, weight_decay=0.05, warmup_ratio=0.05, epochs=3, batch_size=32))
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from tunebench.components import load_llm
+from tunebench.core.device import resolve_precision
 from tunebench.core.errors import UserError
 from tunebench.core.io import atomic_write_json, create_json, read_json, sha256_file, sha256_json
 from tunebench.core.provenance import environment
@@ -122,15 +123,17 @@ def training_flops(model: VisionLanguageModel, tokens_seen: int, llm_trains: boo
 
 
 RUN_KEY = "run_key.json"
-KEY_FORMAT = 2  # 2: keyed on content (records, image bytes, starting runs); 1 (unmarked): on paths
+KEY_FORMAT = 3  # 3: the precision used; 2: keyed on content (records, image bytes, starting runs); 1: on paths
 BOOKKEEPING = ("checkpoint_every", "log_every")  # optimizer fields that never change a run's result
 
 
 def optim_spec(optim: OptimConfig | dict) -> dict:
-    """The optimizer settings that decide a result (bookkeeping left out)."""
+    """The optimizer settings that decide a result (bookkeeping left out), with the precision this machine
+    resolves them to: a bf16 run is never resumed or reused as an fp32 one."""
     spec = asdict(optim) if isinstance(optim, OptimConfig) else dict(optim)
     for knob in BOOKKEEPING:
         spec.pop(knob, None)
+    spec["precision"] = resolve_precision(spec.get("precision", "auto")).used
     return spec
 
 

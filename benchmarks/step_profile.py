@@ -154,9 +154,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                                           active=args.steps)) as prof:
             train(model, groups, examples, collate, lambda m, b: m(b), stage.optim, lengths=lengths,
                   label=f"profile {stage.name}", on_step=lambda *_: prof.step())
+        per_step, step_s = where_time_goes(prof, args.steps)
+        report(per_step, step_s, real, computed, args.steps)
         flops = training_flops(model, [collate([examples[i] for i in b]) for step in plan for b in step], precision)
-    per_step, step_s = where_time_goes(prof, args.steps)
-    print(f"tokens per step: {real / args.steps:,.0f} real, {computed / args.steps:,.0f} computed "
+    achieved = flops / args.steps / step_s / 1e9
+    print(f"{flops / args.steps / 1e9:.1f} GFLOP per step (forward and backward of every matrix product, attention "
+          f"included): {achieved:.1f} GFLOP/s, {achieved / peak:.0%} of this machine's {precision.used} matmul "
+          f"peak ({peak:.1f} GFLOP/s at {torch.get_num_threads()} threads). The profiler adds a little per op.")
+
+
+def report(per_step: dict[str, float], step_s: float, real: int, computed: int, steps: int) -> None:
+    print(f"tokens per step: {real / steps:,.0f} real, {computed / steps:,.0f} computed "
           f"({1 - real / computed:.1%} padding)")
     labels = {"collate": "collate", "forward": "forward", "isolated mask": "  isolated mask (in forward)",
               "backward": "backward", "optimizer": "optimizer (clip, AdamW, zero_grad)",
@@ -164,11 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               "other ops": "forward+backward: other ops", "step": "step (profiled)"}
     print(table(["where", "s per step", "share"],
                 [[label, f"{per_step.get(key, 0.0):.3f}", f"{per_step.get(key, 0.0) / step_s:.0%}"]
-                 for key, label in labels.items()]))
-    achieved = flops / args.steps / step_s / 1e9
-    print(f"{flops / args.steps / 1e9:.1f} GFLOP per step (forward and backward of every matrix product, attention "
-          f"included): {achieved:.1f} GFLOP/s, {achieved / peak:.0%} of this machine's {precision.used} matmul "
-          f"peak ({peak:.1f} GFLOP/s at {torch.get_num_threads()} threads). The profiler adds a little per op.")
+                 for key, label in labels.items()]), flush=True)
 
 
 if __name__ == "__main__":

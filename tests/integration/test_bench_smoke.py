@@ -104,6 +104,23 @@ def test_verdict_follows_the_numbers(smoke):
     assert results["config"]["profile"] == "smoke" and results["environment"]["versions"]["torch"]
 
 
+def test_every_step_and_evaluation_computed_in_the_precision_the_policy_picks(smoke):
+    from tunebench.core.device import resolve_precision
+
+    results = read_json(smoke / "results.json")
+    want = resolve_precision("auto").record()
+    assert results["precision"] == want and results["environment"]["cpu_capability"] == want["cpu_capability"]
+    for arm in results["arms"].values():
+        assert {s["precision"] for s in arm["cost"]["stages"].values()} == {want["precision"]}
+        if arm["qformer"]:
+            assert arm["qformer"]["train"]["precision"]["precision"] == want["precision"]
+    for folder in (smoke / "arms").glob("*-s0"):
+        for task in results["tasks"]:
+            assert read_json(folder / "eval" / task / "results.json")["config"]["precision"] == want["precision"]
+    md = (smoke / "report.md").read_text()
+    assert f"Computed in {want['precision']}" in md and f"capability {want['cpu_capability']}" in md
+
+
 def test_arms_ran_as_planned_each_with_its_own_log(smoke):
     from tunebench.bench.parallel import worker_plan
 

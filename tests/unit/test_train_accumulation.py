@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from tests.helpers.tiny_world import make_world, tiny_recipe
 from tunebench.components import load_vision_tower
@@ -99,3 +100,29 @@ def test_with_the_answer_average_each_caption_weighs_the_same_however_long(root)
     answers_mean, _ = run(root, batch_size=2, grad_accum=2, average="answer")
     assert answers_mean[0] == pytest.approx(sum(per_caption) / len(per_caption), abs=1e-6)
     assert abs(answers_mean[0] - tokens_mean[0]) > 1e-5  # the captions' lengths differ, so the means do
+
+
+
+def test_the_trainers_foreach_optimizer_gives_the_weights_of_the_per_tensor_loop(monkeypatch):
+    """AdamW(foreach=True) in `train()` is a speed change only: bitwise the weights of torch's CPU default."""
+    import tunebench.train.loop as loop
+
+    def trained() -> torch.Tensor:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 1))
+        data = [{"x": torch.randn(16), "y": torch.randn(1)} for _ in range(12)]
+
+        def collate(items):
+            return {"x": torch.stack([i["x"] for i in items]), "y": torch.stack([i["y"] for i in items]),
+                    "n_units": len(items)}
+
+        train(model, [{"params": list(model.parameters())}], data, collate,
+              lambda m, b: (nn.functional.mse_loss(m(b["x"]), b["y"]), len(b["x"])),
+              OptimConfig(lr=1e-2, weight_decay=0.05, batch_size=4, epochs=3, precision="fp32", checkpoint_every=0,
+                          group_by_length=False))
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    ours = trained()
+    adamw = torch.optim.AdamW
+    monkeypatch.setattr(loop.torch.optim, "AdamW", lambda *a, **kw: adamw(*a, **{**kw, "foreach": False}))
+    assert torch.equal(ours, trained())

@@ -108,6 +108,7 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     """Train and score the ceiling on the bench's data (generated into `out` as `tunebench bench` does)."""
     from tunebench.bench.pipeline import prepare_data
     from tunebench.components import load_llm
+    from tunebench.core.device import resolve_precision
     from tunebench.core.provenance import environment
     from tunebench.evaluation.tasks import get_task
     from tunebench.strategies.generation import Generator
@@ -122,8 +123,9 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     texts = scene_descriptions(out / "data")
     stage = replace(stage, optim=replace(stage.optim, seed=cfg.seeds[0]))
     llm = load_llm(cfg.llm)
+    precision = resolve_precision(cfg.precision)
     key_hash = sha256_json({"data": info["hash"], "llm": llm.weights_hash, "stage": stage_spec(stage),
-                            "scoring": cfg.scoring})
+                            "scoring": cfg.scoring, "eval_precision": precision.used})
     folder = out / "ceiling"
     done = folder / "results.json"
     finished = read_json(done) if done.is_file() else {}
@@ -133,8 +135,9 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
     result = train_in_words(llm, train.instructions, texts, stage, folder)
     generator = Generator(llm.model, llm.tokenizer, cfg.eval_batch_size)
     start = time.perf_counter()
-    scores = {task: score_in_words(generator, get_task(task), records, texts, cfg.scoring, cfg.bootstrap_resamples)
-              for task, records in evals.items()}
+    with precision.autocast():
+        scores = {task: score_in_words(generator, get_task(task), records, texts, cfg.scoring,
+                                       cfg.bootstrap_resamples) for task, records in evals.items()}
     results = {
         "what": f"{cfg.llm} trained on the bench's stage-2 records with {arm.label}'s stage-2 recipe, each image "
                 "replaced by its scene description",
@@ -142,7 +145,9 @@ def run_ceiling(cfg: BenchConfig, out: Path) -> dict[str, Any]:
         "arm": arm.name, "scoring": cfg.scoring,
         "stage2": asdict(stage),
         "train": {"steps": result.steps, "samples": result.samples, "tokens": result.tokens,
-                  "wall_s": round(result.wall_s, 1), "final_loss": result.losses[-1] if result.losses else None},
+                  "wall_s": round(result.wall_s, 1), "final_loss": result.losses[-1] if result.losses else None,
+                  "precision": result.precision},
+        "precision": precision.record(),
         "eval_s": round(time.perf_counter() - start, 1), "scores": scores,
         "blind_baseline": info["blind_baseline"], "environment": environment(),
     }

@@ -105,7 +105,9 @@ def train(model: nn.Module, param_groups: list[dict], dataset: Sequence, collate
     for group in param_groups:
         group.setdefault("weight_decay", cfg.weight_decay)
         group["base_lr"] = group.get("lr", cfg.lr)
-    optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999))
+    # foreach: one kernel per operation over all tensors, the same numbers as PyTorch's CPU default (a loop over
+    # tensors) in fewer, larger operations; fused AdamW would be faster still but rounds differently.
+    optimizer = torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.999), foreach=True)
     model, optimizer = accelerator.prepare(model, optimizer)
     trainable = [p for g in param_groups for p in g["params"]]
     state = TrainState()

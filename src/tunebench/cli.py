@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import signal
 import sys
+import threading
 
 import typer
 from rich.console import Console
@@ -35,8 +37,14 @@ register_eval(app)
 err_console = Console(stderr=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one red line and a non-zero exit, never a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # a kill ends like Ctrl-C: jobs stopped, finished work kept
     try:
         rc = app(args=argv, standalone_mode=False)
     except UserError as exc:

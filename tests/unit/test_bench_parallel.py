@@ -102,3 +102,44 @@ def test_a_worker_killed_by_the_os_stops_the_bench_with_one_line_naming_the_job(
     # A job's own error stays as it is.
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, pytest.raises(ZeroDivisionError):
         job_result(pool.submit(divmod, 1, 0), "llava-s0", tmp_path / "llava-s0.log")
+
+
+# The bench's own pool, one job that would run for an hour; the parent prints the worker's pid and waits.
+ORPHAN_PARENT = """
+import time
+from tunebench.bench.parallel import worker_pool
+
+pool = worker_pool(1)
+print(pool.submit(__import__("os").getpid).result(), flush=True)
+pool.submit(time.sleep, 3600)
+time.sleep(3600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return not (state.is_file() and state.read_text().split(")")[-1].split()[0] == "Z")  # a zombie has ended
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_bench_takes_its_workers_with_it(how):
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.send_signal(how)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), f"worker {worker} outlived its bench"
+    finally:
+        parent.kill()

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -115,7 +117,7 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
     trained: dict[tuple[str, int], dict] = {}
     scored: dict[tuple[str, int], list[dict]] = {}
     relay = LogRelay()
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with worker_pool(workers) as pool:
         def submit(job: Job) -> tuple[Future, Job]:
             log = job.log(logs)
             relay.follow(job.name, log)
@@ -138,12 +140,38 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
                     else:
                         scored.setdefault((job.arm.name, job.seed), []).append(result)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_workers(pool)
             raise
         finally:
             relay.pump(console.print)
     return {arm.name: {seed: merge_evaluations(trained[arm.name, seed], scored.get((arm.name, seed), []), tasks)
                        for seed in sorted(cfg.seeds)} for arm in cfg.arms}
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Fresh processes (spawn: no state inherited from the parent) that end when the bench process ends."""
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """In a worker: end the process as soon as `parent` is no longer its parent (the bench was killed, however),
+    instead of training on, orphaned, on cores nobody waits for. Finished work is on disk; a rerun resumes."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the running jobs now rather than letting the interpreter wait for them at exit (Ctrl-C, SIGTERM, a
+    failed job): their finished work is on disk, and a rerun resumes from the last checkpoint."""
+    running = list((getattr(pool, "_processes", None) or {}).values())  # no public handle before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in running:
+        process.terminate()
 
 
 def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list[Record]], out: Path,

@@ -22,6 +22,8 @@ from tunebench.train.commands import register as register_train
 app = typer.Typer(
     name="tunebench",
     help="Benchmark LLaVA-1.5 vs MiniGPT-4 on shared parts; compare prompting, RAG and fine-tuning.",
+    epilog="Exit codes: 0 ok, 1 bad data or environment, 2 bad usage or config, 130 interrupted (finished work is "
+           "kept: rerun the same command to resume).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -37,6 +39,31 @@ register_eval(app)
 err_console = Console(stderr=True)
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """click's usage errors, and the pinned typer's own copies of them (it vendors click as `typer._click`)."""
+    import click
+
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:
+        return (click.ClickException,)
+    return click.ClickException, TyperClickException
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"tunebench {version('tunebench')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """Options of `tunebench` itself, before any command."""
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -46,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # a kill ends like Ctrl-C: jobs stopped, finished work kept
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=argv, prog_name="tunebench", standalone_mode=False)
     except UserError as exc:
         err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -66,10 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[bold red]error:[/] the disk is full{where}; free space and rerun the same command "
                           "to resume from the last checkpoint", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors carry their own exit code and message
+        if isinstance(exc, _usage_errors()):
             exc.show()
             sys.exit(exc.exit_code)
         raise

@@ -1,0 +1,41 @@
+"""Usage errors through the real entry point: typer's own (vendored click) exceptions print a usage line and
+exit 2, never a traceback; `--version` and the documented exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.helpers.procs import REPO, cli, subprocess_env
+
+
+def _run(args: list[str], tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(cli(args), env=subprocess_env(tmp_path / "cache"), cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["train", "--lr", "1e-4"], "No such option: --lr"),
+    (["eval", "--limit", "ten", "run"], "Invalid value for '--limit'"),
+    (["train"], "Missing option '--out'"),
+    (["bench", "--profile"], "requires an argument"),
+])
+def test_a_usage_error_is_a_usage_line_and_exit_2(args, says, tmp_path):
+    proc = _run(args, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert says in proc.stderr and len(proc.stderr.strip().splitlines()) <= 4  # at most usage, hint, blank, error
+
+
+def test_bare_tunebench_shows_the_help_with_the_exit_codes_and_exits_2(tmp_path):
+    proc = _run([], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr + proc.stdout
+    assert "Usage: tunebench" in proc.stdout + proc.stderr and "130 interrupted" in proc.stdout + proc.stderr
+
+
+def test_version(tmp_path):
+    from importlib.metadata import version
+
+    proc = _run(["--version"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"tunebench {version('tunebench')}"

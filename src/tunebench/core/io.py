@@ -24,6 +24,7 @@ def atomic_path(path: str | os.PathLike, exclusive: bool = False) -> Iterator[Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private (0600); a result gets the user's usual mode
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,6 +37,13 @@ def atomic_path(path: str | os.PathLike, exclusive: bool = False) -> Iterator[Pa
             os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _link_new(tmp: Path, path: Path) -> None:

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 from torch.profiler import record_function
 
@@ -27,24 +28,27 @@ from tunebench.train.checkpointing import TrainState, load_checkpoint, save_chec
 from tunebench.train.monitor import Monitor, PeakMemory
 from tunebench.train.sampling import step_plan
 
+Positive = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0)]
+
 
 @dataclass
 class OptimConfig:
     __pydantic_config__ = STRICT
-    lr: float = 2e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    schedule: str = "cosine"  # cosine | constant
-    min_lr_ratio: float = 0.0  # cosine floor as a fraction of each group's lr
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 8  # per process micro-batch
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
+    lr: NonNegative = 2e-5
+    weight_decay: NonNegative = 0.0
+    warmup_ratio: Annotated[float, Field(ge=0, le=1)] = 0.03
+    schedule: Literal["cosine", "constant"] = "cosine"
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0  # cosine floor as a fraction of each group's lr
+    epochs: Annotated[float, Field(gt=0)] = 1.0
+    max_steps: Positive | None = None
+    batch_size: Positive = 8  # per process micro-batch
+    grad_accum: Positive = 1
+    max_grad_norm: NonNegative = 1.0
     seed: int = 0
     precision: Precision = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
-    checkpoint_every: int = 25  # optimizer steps between resumable checkpoints; 0 = none
-    log_every: int = 1
+    checkpoint_every: Annotated[int, Field(ge=0)] = 25  # optimizer steps between resumable checkpoints; 0 = none
+    log_every: Positive = 1
     group_by_length: bool = True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tunebench.core.errors import UserError
 from tunebench.core.io import read_json
 from tunebench.data.records import Record, records_hash
 from tunebench.train.loop import StepHook
@@ -59,6 +60,22 @@ def ensure_qformer(recipe: Recipe, data: TrainData, out_root: Path, tower, seed:
     return run
 
 
+DATA_FLAG = {"captions": "--captions (or --shapes)", "instructions": "--instructions (or --shapes)"}
+
+
+def check_stages(recipe: Recipe, wanted: list[str], data: TrainData) -> None:
+    """Before anything loads: every requested stage exists in the recipe and has records to train on."""
+    names = [s.name for s in recipe.stages]
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        raise UserError(f"unknown stage {unknown[0]!r} (recipe {recipe.name} has {', '.join(names)})",
+                        where="--stage")
+    for stage in recipe.stages:
+        if stage.name in wanted and not data.for_stage(stage.data):
+            raise UserError(f"{stage.name} trains on {stage.data} and none were given: pass {DATA_FLAG[stage.data]}, "
+                            f"or train only the stages you have data for (--stage)", where=stage.name)
+
+
 def train_recipe(recipe: Recipe, data: TrainData, out_root: Path, tower, stages: list[str] | None = None,
                  init: Path | None = None, seed: int = 0, resume: bool = True,
                  qformer_run: Path | None = None, on_step: dict[str, StepHook] | None = None) -> dict[str, dict]:
@@ -66,6 +83,7 @@ def train_recipe(recipe: Recipe, data: TrainData, out_root: Path, tower, stages:
     stage's name to a hook its training loop calls at every step (the bench's learning curves)."""
     out_root = Path(out_root)
     wanted = stages or [s.name for s in recipe.stages]
+    check_stages(recipe, wanted, data)
     if recipe.pretrain_qformer and qformer_run is None and init is None:
         qformer_run = ensure_qformer(recipe, data, out_root, tower, seed)
     summaries: dict[str, dict] = {}

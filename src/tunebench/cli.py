@@ -64,6 +64,11 @@ def _options(version: bool = typer.Option(False, "--version", callback=_show_ver
     """Options of `tunebench` itself, before any command."""
 
 
+def _interrupted() -> None:
+    err_console.print("[red]interrupted: finished work is saved; rerun the same command to resume[/]")
+    sys.exit(130)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -79,12 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("[red]aborted[/]")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("[red]interrupted: finished work is saved; rerun the same command to resume[/]")
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):
+        _interrupted()
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if rc == 130:  # typer returns a KeyboardInterrupt (Ctrl-C, or SIGTERM through `_interrupt`) as exit code 130
+        _interrupted()
     if isinstance(rc, int) and rc:
         sys.exit(rc)
 

@@ -39,3 +39,18 @@ def test_version(tmp_path):
 
     proc = _run(["--version"], tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == f"tunebench {version('tunebench')}"
+
+
+def test_sigterm_ends_a_command_like_ctrl_c_with_the_resume_line_and_exit_130(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen(cli(["data", "shapes", "--out", tmp_path / "shapes"]), env=subprocess_env(tmp_path / "c"),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any((tmp_path / "shapes").rglob("*.png")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the command is under way: its first images are written
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: finished work is saved" in err and "Traceback" not in out + err

@@ -19,6 +19,8 @@ def _run(args: list[str], tmp_path) -> subprocess.CompletedProcess:
     (["train", "--lr", "1e-4"], "No such option: --lr"),
     (["eval", "--limit", "ten", "run"], "Invalid value for '--limit'"),
     (["train"], "Missing option '--out'"),
+    (["eval", "run", "--task", "pope", "--data", "d", "--out", "o", "--batch-size", "0"],
+     "Invalid value for '--batch-size'"),
     (["bench", "--profile"], "requires an argument"),
 ])
 def test_a_usage_error_is_a_usage_line_and_exit_2(args, says, tmp_path):

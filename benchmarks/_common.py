@@ -144,16 +144,12 @@ def decoder_matmul_shapes(llm_config) -> list[tuple[int, int]]:
 def matmul_peak_gflops(llm_config, dtype: torch.dtype, rows: int = 1024, repeats: int = 3) -> float:
     """This machine's matrix-product throughput at the LLM's own shapes (`rows` tokens through every linear
     layer of a decoder layer), in `dtype`, at the current thread count: the ceiling a training step can reach."""
+    from tunebench.core.device import matmul_seconds
+
     flops = seconds = 0.0
     for k, n in decoder_matmul_shapes(llm_config):
         a, b = torch.randn(rows, k).to(dtype), torch.randn(k, n).to(dtype)
-        a @ b  # warm-up: kernel choice and packing
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - start)
-        flops, seconds = flops + 2.0 * rows * k * n, seconds + best
+        flops, seconds = flops + 2.0 * rows * k * n, seconds + matmul_seconds(a, b, repeats)
     return flops / seconds / 1e9
 
 

@@ -95,10 +95,11 @@ def _warn_emulated_bf16() -> None:
 def bf16_slowdown(m: int = 32, k: int = 576, n: int = 1536) -> float:
     """How many times longer a bf16 matrix product of the LLM's shape takes than fp32 on this CPU (~0.1 s)."""
     a, b = torch.randn(m, k), torch.randn(k, n)
-    return _best_time(a.bfloat16(), b.bfloat16()) / _best_time(a, b)
+    return matmul_seconds(a.bfloat16(), b.bfloat16()) / matmul_seconds(a, b)
 
 
-def _best_time(a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> float:
+def matmul_seconds(a: torch.Tensor, b: torch.Tensor, repeats: int = 3) -> float:
+    """The fastest of `repeats` timings of `a @ b`, after one untimed warm-up."""
     a @ b  # warm-up: the first call picks a kernel
     best = float("inf")
     for _ in range(repeats):

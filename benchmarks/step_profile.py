@@ -44,8 +44,7 @@ ATTENTION = ("flash_attention", "scaled_dot_product", "efficient_attention")
 
 def default_arm(stage_name: str, precision: str):
     """The default profile's LLaVA-1.5 recipe as the bench runs it, and its stage `stage_name`."""
-    from tunebench.bench.config import profile
-    from tunebench.bench.pipeline import arm_recipe
+    from tunebench.bench.config import arm_recipe, profile
 
     cfg = profile("default")
     cfg.precision = precision  # type: ignore[assignment]

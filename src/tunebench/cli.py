@@ -13,6 +13,7 @@ from rich.console import Console
 from tunebench.bench.commands import register as register_bench
 from tunebench.components.commands import register as register_components
 from tunebench.core.errors import UserError
+from tunebench.core.paths import describe_os_error
 from tunebench.data.commands import register as register_data
 from tunebench.evaluation.commands import register as register_eval
 from tunebench.models.commands import register as register_models
@@ -27,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # click's plain help: flags without the `<bool>` that typer's rich panels show
 )
 register_components(app)
 register_strategies(app)
@@ -73,8 +75,18 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _os_error_line(exc: OSError) -> str:
+    """A file-system error as one line; a full disk also says that finished work is kept."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # Writes are atomic: what was being written is dropped, finished work and the last checkpoint are kept.
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return f"the disk is full{where}; free space and rerun the same command to resume from the last checkpoint"
+    return describe_os_error(exc)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one red line and a non-zero exit, never a traceback."""
+    """Entry point: user errors and file-system errors become one red line and a non-zero exit, never a
+    traceback (programming errors still raise)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # a kill ends like Ctrl-C: jobs stopped, finished work kept
     try:
@@ -87,12 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         _interrupted()
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        # Writes are atomic: what was being written is dropped, finished work and the last checkpoint are kept.
-        where = f" while writing {exc.filename}" if exc.filename else ""
-        err_console.print(f"[bold red]error:[/] the disk is full{where}; free space and rerun the same command "
-                          "to resume from the last checkpoint", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {_os_error_line(exc)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except Exception as exc:  # usage errors carry their own exit code and message
         if isinstance(exc, _usage_errors()):

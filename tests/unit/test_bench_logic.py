@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tunebench.bench.config import load_config, profile
+from tunebench.bench.config import arm_recipe, load_config, profile
 from tunebench.bench.curves import compute_to_reach
-from tunebench.bench.pipeline import arm_recipe, spread
+from tunebench.bench.pipeline import spread
 from tunebench.bench.results import mean_breakdown, mean_reliance, skill_scores
 from tunebench.bench.stats import headline_ci, mean_score, paired_headline_test, paired_test
 from tunebench.bench.verdict import verdict

@@ -51,7 +51,7 @@ def test_validate_lists_problems_and_exits_1(app, world, tmp_path):
     result = CliRunner().invoke(app, ["data", "validate", str(path), "--image-folder", str(world / "images")])
     assert result.exit_code == 1
     assert "record 0 (id '1') image" in result.output and "record 0 (id '1') conversations" in result.output
-    assert "2 problems in 1 records" in result.output
+    assert "2 problems in 1 record" in result.output
 
 
 def test_main_turns_data_errors_into_one_line(capsys, tmp_path):
@@ -108,9 +108,15 @@ def test_converted_shapes_sets_pass_validation(app, world, tmp_path, source):
 def test_convert_refuses_unknown_formats_and_wrong_inputs(app, tmp_path):
     result = CliRunner().invoke(app, ["data", "convert", "--from", "coco", "x.json", "--out", str(tmp_path / "o")])
     assert "unknown format" in str(result.exception)
-    result = CliRunner().invoke(app, ["data", "convert", "--from", "gqa", "a.json", "b.json",
+    inputs = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in inputs:
+        path.write_text("{}")
+    result = CliRunner().invoke(app, ["data", "convert", "--from", "gqa", *map(str, inputs),
                                       "--out", str(tmp_path / "o")])
     assert "takes QUESTIONS.json" in str(result.exception)
+    result = CliRunner().invoke(app, ["data", "convert", "--from", "gqa", str(tmp_path / "missing.json"),
+                                      "--out", str(tmp_path / "o")])
+    assert "missing.json: file not found" in str(result.exception)
 
 
 def test_convert_refuses_questions_without_answers(tmp_path):
@@ -119,7 +125,7 @@ def test_convert_refuses_questions_without_answers(tmp_path):
         to_llava(records, None)
 
 
-def test_a_full_disk_is_one_line_and_other_os_errors_are_not_hidden(monkeypatch, capsys):
+def test_a_full_disk_and_any_other_os_error_are_one_line_naming_path_and_operation(monkeypatch, capsys, tmp_path):
     import errno
 
     import tunebench.cli as cli
@@ -134,9 +140,19 @@ def test_a_full_disk_is_one_line_and_other_os_errors_are_not_hidden(monkeypatch,
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "disk is full while writing run/.checkpoint.tmp" in lines[0]
 
-    def denied(**_):
-        raise PermissionError(errno.EACCES, "Permission denied", "x")
+    def write_on_a_folder(**_):
+        with open(tmp_path, "w"):  # a real file-system error, raised in a frame whose call the boundary names
+            pass
 
-    monkeypatch.setattr(cli, "app", denied)
-    with pytest.raises(PermissionError):  # a bug or a setup problem: the traceback is the useful report
+    monkeypatch.setattr(cli, "app", write_on_a_folder)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: cannot open {tmp_path}: Is a directory"]
+
+    def bug(**_):
+        raise ValueError("a programming error")
+
+    monkeypatch.setattr(cli, "app", bug)
+    with pytest.raises(ValueError):  # not a user's or the machine's problem: the traceback is the useful report
         cli.main(["bench"])

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -191,3 +194,33 @@ def test_a_missing_or_unreadable_image_is_one_line_naming_file_and_record(root, 
     assert lines[0].startswith(f"error: record {first.id}: {victim.with_suffix('')}") and (
         "not found" in lines[0] if damage == "deleted" else "cannot decode" in lines[0])
     assert not (tmp_path / "out").exists()  # nothing written before the check
+
+
+def test_two_evals_on_one_out_lose_nothing(root, capsys):
+    """While one eval writes a folder, a second on the same --out is refused naming it; once it is done, another
+    task into that folder is refused too, since it would replace the results there."""
+    out = root / "eval-shared"
+    first = start(eval_cmd(root, out, 1), subprocess_env(root / "cache"), root / "eval-shared.log")
+    deadline = time.monotonic() + 60
+    while not (out / "samples.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first eval holds the folder and has begun writing
+    os.kill(first.pid, signal.SIGSTOP)  # paused mid-run, however fast this machine predicts
+    try:
+        for task in ("pope", "gqa"):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["eval", str(root / "run"), "--task", task, "--data", str(root / "world"), "--out", str(out)])
+            err = capsys.readouterr().err.strip()
+            assert exit_info.value.code == 1 and err.startswith(f"error: {out}: in use by process {first.pid} ("), err
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert first.wait(timeout=120) == 0, tail(root / "eval-shared.log")
+    total = len(load_task_records(get_task("pope"), [root / "world"]))
+    rows = jsonl_rows(out / "samples.jsonl")
+    assert len({r["id"] for r in rows}) == len(rows) == total  # every sample once
+    pope = read_json(out / "results.json")
+    assert list(pope["results"]) == ["pope"] and pope["n-samples"]["pope"]["effective"] == total
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(root / "run"), "--task", "gqa", "--data", str(root / "world"), "--out", str(out)])
+    assert exit_info.value.code == 2 and "holds the results of task pope" in capsys.readouterr().err
+    assert read_json(out / "results.json") == pope and jsonl_rows(out / "samples.jsonl") == rows

@@ -10,6 +10,7 @@ import pytest
 from tunebench.core.errors import UserError
 from tunebench.report.strategies import render_report
 from tunebench.strategies.advisor import Constraints, advise, parse_duration
+from tunebench.strategies.config import SCHEMA
 from tunebench.strategies.scoring import paired, percentiles, summarize
 
 N = 60
@@ -59,6 +60,7 @@ def results() -> dict:
              "finetune": _fresh(0.05, 50.0, "continued training"),
              "finetune_rag": _fresh(0.68, 50.2, "continued training + re-index")}
     return {
+        "schema": SCHEMA,
         "config": {"seed": 0, "bootstrap_resamples": 200},
         "environment": {"versions": {"torch": "x"}},
         "model": {"llm": "tiny <llm>", "dtype": "fp32", "embedder": "e", "weights_hash": "abc"},

@@ -32,15 +32,15 @@ def checkpoint_step(run_dir: Path) -> int:
     return 0
 
 
-def train_cmd(setup: dict, out: Path) -> list[str]:
+def train_cmd(setup: dict, out: Path, *extra: str) -> list[str]:
     return cli(["train", "--recipe", "llava-1.5", "--shapes", setup["world"], "--config", setup["config"],
-                "--stage", "stage1", "--out", out, "--seed", "3"])
+                "--stage", "stage1", "--out", out, "--seed", "3", *extra])
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(setup):
     root = setup["root"]
     reference, killed = root / "reference", root / "killed"
-    ref_proc = start(train_cmd(setup, reference), setup["env"], root / "reference.log")
+    ref_proc = start(train_cmd(setup, reference, "--keep-checkpoints"), setup["env"], root / "reference.log")
     proc = start(train_cmd(setup, killed), setup["env"], root / "killed-1.log")
     metrics = killed / "stage1" / "metrics.jsonl"
     kill_when(proc, lambda: len(jsonl_rows(metrics)) >= KILL_AT, root / "killed-1.log")
@@ -68,3 +68,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(setup):
     assert want.keys() == have.keys()
     for name in want:
         assert torch.equal(want[name], have[name]), name
+    # the finished stage's resumable checkpoint goes once its weights are saved, unless asked to keep it
+    assert checkpoint_step(reference / "stage1") >= EPOCHS * 8 - 1
+    assert not any(p.name.endswith("checkpoint") or ".checkpoint" in p.name for p in (killed / "stage1").iterdir())
+    assert not (killed / ".tunebench.lock").exists()  # released

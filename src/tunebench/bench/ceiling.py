@@ -96,7 +96,7 @@ def score_in_words(generator, task, records: Sequence[Record], texts: dict[str, 
 
 def reference_stage2(cfg: BenchConfig):
     """Stage 2 of the first main arm of the reference design, as the bench runs it (profile overrides included)."""
-    from tunebench.bench.pipeline import arm_recipe
+    from tunebench.bench.config import arm_recipe
 
     arm = next((a for a in cfg.arms if a.design == REFERENCE_DESIGN and not a.ablation), None)
     if arm is None:

@@ -14,18 +14,21 @@ def bench_command(
     out: Path = typer.Option(Path("bench-out"), help="Output folder (results.json, report.md, report.html)."),
     profile: str = typer.Option("default", help="smoke | default | full"),
     config: Path | None = typer.Option(None, help="YAML overriding the profile: parts, data, arms, sizes."),
-    workers: int | None = typer.Option(None, help="Arms trained at once, one process each (CPU; 1 = in turn)."),
+    workers: int | None = typer.Option(None, min=1, help="Arms trained at once, one process each (CPU; 1 = in turn)."),
 ) -> None:
     """LLaVA-1.5 vs MiniGPT-4 on the same parts and data, end to end, with a report. Rerun to resume."""
     from tunebench.bench.config import load_config
     from tunebench.bench.pipeline import run_bench
     from tunebench.bench.results import build_results
+    from tunebench.core.lock import claim_folder
+    from tunebench.core.paths import output_folder
 
     cfg = load_config(profile, config)
     if workers is not None:
         cfg.workers = workers
-    raw = run_bench(cfg, out)
-    paths = _publish(build_results(cfg, raw, out), out)
+    with claim_folder(output_folder(out)):
+        raw = run_bench(cfg, out)
+        paths = _publish(build_results(cfg, raw, out), out)
     console.print(f"report: {paths['html']}  (also {paths['md']}, numbers in {out / 'results.json'})")
 
 
@@ -51,12 +54,21 @@ def ceiling_command(
     config: Path | None = typer.Option(None, help="YAML overriding the profile, as for `tunebench bench`."),
 ) -> None:
     """Perception ceiling: the bench's LLM trained and asked as the LLaVA arm is, each image given in words."""
-    from rich.table import Table
-
     from tunebench.bench.ceiling import run_ceiling
     from tunebench.bench.config import load_config
+    from tunebench.core.lock import claim_folder
+    from tunebench.core.paths import output_folder
 
-    results = run_ceiling(load_config(profile, config), out)
+    cfg = load_config(profile, config)
+    with claim_folder(output_folder(out)):
+        results = run_ceiling(cfg, out)
+        _show_ceiling(results, out)
+        _add_to_report(out)
+
+
+def _show_ceiling(results: dict, out: Path) -> None:
+    from rich.table import Table
+
     table = Table(title="Perception ceiling (scene description instead of the image)")
     for column in ("benchmark", "metric", "questions", "blind baseline", "ceiling", "95% CI"):
         table.add_column(column)
@@ -66,7 +78,6 @@ def ceiling_command(
                       f"{score['value']:.1f}", f"[{score['low']:.1f}, {score['high']:.1f}]")
     console.print(table)
     console.print(f"training: {results['train']['steps']} steps; numbers in {out / 'ceiling' / 'results.json'}")
-    _add_to_report(out)
 
 
 def _add_to_report(out: Path) -> None:

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from tunebench.core.config import STRICT
+from pydantic import Field
+
+from tunebench.core.config import STRICT, Count, Positive, override, read_yaml
 from tunebench.core.device import Precision
 from tunebench.core.errors import UserError
+from tunebench.train.recipes import Recipe, get_recipe
 
 
 @dataclass
 class DataSpec:
     __pydantic_config__ = STRICT
     seed: int = 0
-    train_scenes: int = 2000
-    test_scenes: int = 500
-    max_objects: int = 6  # objects per Shapes scene, 1 to this many (the world's difficulty)
-    questions_per_image: int = 4  # stage-2 questions per training image, packed into one record
+    train_scenes: Positive = 2000
+    test_scenes: Positive = 500
+    # Objects per Shapes scene, 1 to this many (the world's difficulty).
+    max_objects: Annotated[int, Field(ge=1, le=6)] = 6
+    questions_per_image: Positive = 4  # stage-2 questions per training image, packed into one record
     question_mix: dict[str, float] = field(default_factory=dict)  # changes to the stage-2 question mix: type -> weight
-    captions: int = 1000  # stage-1 records used (0 = all)
-    instructions: int = 1000  # stage-2 records used (0 = all)
-    eval_per_task: int = 200  # questions per benchmark (0 = all), spread evenly over splits/subtasks
+    captions: Count = 1000  # stage-1 records used (0 = all)
+    instructions: Count = 1000  # stage-2 records used (0 = all)
+    eval_per_task: Count = 200  # questions per benchmark (0 = all), spread evenly over splits/subtasks
     # A user's own data instead of the Shapes world (LLaVA JSON for training; benchmark files for eval).
     captions_file: str | None = None
     instructions_file: str | None = None
@@ -48,23 +52,23 @@ class BenchConfig:
     profile: str = "default"
     data: DataSpec = field(default_factory=DataSpec)
     arms: list[ArmSpec] = field(default_factory=list)
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: Annotated[list[int], Field(min_length=1)] = field(default_factory=lambda: [0])
     vision: str = "efficientnet-lite0"
     llm: str = "smollm2-135m-instruct"
     common_overrides: dict[str, Any] = field(default_factory=dict)  # applied to every arm's recipe
     # Every arm's stages, its Q-Former pretraining and every evaluation (core/device.py decides what auto means).
     precision: Precision = "auto"
-    eval_batch_size: int = 16
+    eval_batch_size: Positive = 16
     scoring: str = "generate"  # generate | likelihood (closed sets only; open questions always generate)
-    bootstrap_resamples: int = 1000
-    reliance_questions: int = 64  # per task, for the "does it look at the image?" probe (0 = skip)
-    sample_images: int = 6
+    bootstrap_resamples: Positive = 1000
+    reliance_questions: Count = 64  # per task, for the "does it look at the image?" probe (0 = skip)
+    sample_images: Count = 6
     # Learning curves: the last stage scored at its start and at this many evenly spaced steps (0 = none),
     # on the first `curve_questions` of each open-question benchmark's subset.
-    curve_points: int = 4
-    curve_questions: int = 40
+    curve_points: Count = 4
+    curve_questions: Positive = 40
     # Arms trained side by side, one process each (CPU only; see bench/parallel.py). 1 = one after another.
-    workers: int = 2
+    workers: Positive = 2
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,8 +144,29 @@ def profile(name: str) -> BenchConfig:
 
 
 def load_config(name: str, config_file: Path | None) -> BenchConfig:
-    """A profile, with a user's YAML applied on top (parts, data, arms, sizes)."""
-    from tunebench.core.config import override, read_yaml
-
+    """A profile, with a user's YAML applied on top (parts, data, arms, sizes), and every arm's recipe resolved
+    once, so that a bad field anywhere fails before any data is made."""
     cfg = profile(name)
-    return cfg if config_file is None else override(cfg, read_yaml(config_file), where=f"{config_file}: ")
+    if config_file is not None:
+        cfg = override(cfg, read_yaml(config_file), where=f"{config_file}: ")
+    names = [arm.name for arm in cfg.arms]
+    if len(set(names)) < len(names):
+        raise UserError(f"two arms share a name ({', '.join(names)})", where=f"{config_file or name}: arms")
+    for arm in cfg.arms:
+        try:
+            arm_recipe(cfg, arm)
+        except UserError as exc:
+            raise UserError(exc.message, where=f"{config_file or f'profile {name}'}: {exc.where}") from None
+    return cfg
+
+
+def arm_recipe(cfg: BenchConfig, arm: ArmSpec) -> Recipe:
+    """The arm's recipe as the bench runs it: the preset, the bench's parts, then the profile's and the arm's
+    overrides."""
+    recipe = get_recipe(arm.recipe)
+    recipe.model.vision, recipe.model.llm = cfg.vision, cfg.llm
+    for optim in [recipe.qformer_optim, *(stage.optim for stage in recipe.stages)]:
+        optim.precision = cfg.precision
+    recipe = override(recipe, cfg.common_overrides, where="common_overrides.")
+    return override(recipe, arm.overrides, where=f"arm {arm.name}: overrides.")
+

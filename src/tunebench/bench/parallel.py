@@ -80,7 +80,8 @@ def merge_evaluations(trained: dict, parts: list[dict], tasks: list[str]) -> dic
 
 def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[Job]]]:
     """Jobs that can start now (Q-Former pretrainings first), and the arms waiting for each Q-Former."""
-    from tunebench.bench.pipeline import arm_recipe, qformer_folder
+    from tunebench.bench.config import arm_recipe
+    from tunebench.bench.pipeline import qformer_folder
 
     waiting: dict[Path, list[Job]] = {}
     ready: list[Job] = []
@@ -179,7 +180,8 @@ def _run_job(cfg: BenchConfig, job: Job, train: TrainData, evals: dict[str, list
     """In a worker process: everything it prints goes to its log; it uses `threads` cores."""
     import torch
 
-    from tunebench.bench.pipeline import arm_recipe, evaluate_trained_arm, pretrain_qformer_for, train_arm
+    from tunebench.bench.config import arm_recipe
+    from tunebench.bench.pipeline import evaluate_trained_arm, pretrain_qformer_for, train_arm
     from tunebench.components import load_vision_tower
 
     handle = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (stays open for the process's life)

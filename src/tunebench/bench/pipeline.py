@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from tunebench.bench.config import ArmSpec, BenchConfig, DataSpec
+from tunebench.bench.config import ArmSpec, BenchConfig, DataSpec, arm_recipe
 from tunebench.core.device import resolve_precision
 from tunebench.core.io import atomic_write_json, read_json, read_jsonl, sha256_json
 from tunebench.data.records import Record, content_rows, records_hash
@@ -139,20 +139,6 @@ def world_settings(spec: DataSpec) -> dict[str, Any]:
     """The Shapes world's difficulty and stage-2 mix, as the generator takes them."""
     return {"max_objects": spec.max_objects, "questions_per_image": spec.questions_per_image,
             "question_mix": dict(spec.question_mix)}
-
-
-def arm_recipe(cfg: BenchConfig, arm: ArmSpec) -> Recipe:
-    """The arm's recipe as the bench runs it: the preset, the bench's parts, then the profile's and the arm's
-    overrides."""
-    from tunebench.core.config import override
-    from tunebench.train.recipes import get_recipe
-
-    recipe = get_recipe(arm.recipe)
-    recipe.model.vision, recipe.model.llm = cfg.vision, cfg.llm
-    for optim in [recipe.qformer_optim, *(stage.optim for stage in recipe.stages)]:
-        optim.precision = cfg.precision
-    recipe = override(recipe, cfg.common_overrides, where="common_overrides.")
-    return override(recipe, arm.overrides, where=f"arm {arm.name}: overrides.")
 
 
 def qformer_folder(recipe: Recipe, seed: int, out: Path) -> Path | None:

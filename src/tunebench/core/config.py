@@ -11,13 +11,16 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from tunebench.core.errors import UserError
 
 STRICT = ConfigDict(extra="forbid")  # set as `__pydantic_config__` on every config dataclass
+Positive = Annotated[int, Field(ge=1)]  # range-checked field types, so a bad value fails at validation
+Count = Annotated[int, Field(ge=0)]
+NonNegative = Annotated[float, Field(ge=0)]
 T = TypeVar("T")
 _UNKNOWN = {"extra_forbidden", "unexpected_keyword_argument"}
 

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 console = Console()
-data_app = typer.Typer(name="data", help="Generate, validate and convert data sets.", no_args_is_help=True)
+data_app = typer.Typer(name="data", help="Generate, validate and convert data sets.", no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 @data_app.command("shapes")
@@ -51,8 +52,11 @@ def validate(
     image_tokens: int = typer.Option(0, "--image-tokens", help="Tokens one image takes (576 for LLaVA-1.5)."),
 ) -> None:
     """Check a LLaVA-format file without training; lists every problem, exit code 1 if any."""
+    from tunebench.core.paths import input_file, input_folder
     from tunebench.data.validate import validate_llava_file
 
+    input_file(file, "FILE")
+    input_folder(image_folder, "--image-folder")
     report = validate_llava_file(file, image_folder, max_tokens=max_tokens, tokenizer=tokenizer,
                                  image_tokens=image_tokens)
     for problem in report.problems:
@@ -73,10 +77,19 @@ def convert(
         None, "--relative-to", help="Write image paths relative to this folder (default: --image-folder)."),
 ) -> None:
     """Convert a benchmark file to LLaVA conversation JSON for fine-tuning."""
+    from tunebench.core.errors import UserError
+    from tunebench.core.paths import input_folder, input_path, optional, output_folder
     from tunebench.data.formats.convert import to_llava
     from tunebench.data.formats.llava import write_llava
-    from tunebench.data.formats.loading import load_format
+    from tunebench.data.formats.loading import check_format, load_format
 
+    check_format(source)
+    for path in inputs:
+        input_path(path, "INPUTS")
+    optional(input_folder, image_folder, "--image-folder")
+    if out.is_dir():
+        raise UserError("names a folder; give the JSON file to write", where=f"--out {out}")
+    output_folder(out.parent, "--out")
     records = load_format(source, inputs, image_folder)
     base = relative_to or image_folder or (inputs[0] if source in ("mme", "ccsbu") else None)
     write_llava(out, to_llava(records, base))

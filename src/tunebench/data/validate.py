@@ -69,9 +69,13 @@ class ValidationReport:
 
     def summary(self) -> str:
         if self.ok:
-            return f"{self.path}: {self.records} records, no problems"
-        return (f"{self.path}: {self.records} records, {len(self.problems)} problems in "
-                f"{len(self.bad_indices)} records")
+            return f"{self.path}: {_count(self.records, 'record')}, no problems"
+        return (f"{self.path}: {_count(self.records, 'record')}, {_count(len(self.problems), 'problem')} in "
+                f"{_count(len(self.bad_indices), 'record')}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,14 @@ def check_records(doc: list[Any], image_folder: Path, count: TokenCounter, limit
     return problems
 
 
+def _file_problem(exc: DataError, path: Path) -> Problem:
+    """A file that cannot be parsed, with the line and column where parsing stopped (the path is said once,
+    by whoever reports the problem)."""
+    position = (exc.where or "").removeprefix(str(path)).strip(":").split(":")
+    at = f" (line {position[0]}, column {position[1]})" if len(position) == 2 else ""
+    return Problem(-1, None, "json", exc.message + at)
+
+
 def validate_llava_file(path: str | Path, image_folder: str | Path, max_tokens: int = DEFAULT_MAX_TOKENS,
                         tokenizer: str | None = None, image_tokens: int = 0,
                         max_pixels: int = DEFAULT_MAX_PIXELS) -> ValidationReport:
@@ -132,7 +144,7 @@ def validate_llava_file(path: str | Path, image_folder: str | Path, max_tokens: 
     try:
         doc = read_json(path)
     except DataError as exc:
-        report.problems.append(Problem(-1, None, "json", exc.one_line()))
+        report.problems.append(_file_problem(exc, path))
         return report
     report.problems += check_top_level(doc)
     if report.problems:

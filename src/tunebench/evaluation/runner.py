@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tunebench.core.device import Precision, resolve_precision
+from tunebench.core.errors import UserError
 from tunebench.core.io import append_jsonl, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from tunebench.core.provenance import environment
 from tunebench.data.imagecheck import check_record_images
@@ -22,6 +23,14 @@ SAMPLES = "samples.jsonl"
 SAMPLES_KEY = "samples.key.json"  # what made samples.jsonl: a resume never mixes in another model's answers
 RESULTS = "results.json"
 log = logging.getLogger(__name__)
+
+
+def check_same_task(out: Path, task: str) -> None:
+    """Refuse a folder that holds another task's results: evaluating here would replace them."""
+    if (out / RESULTS).is_file():
+        held = list(read_json(out / RESULTS).get("results", {}))
+        if held and task not in held:
+            raise UserError(f"holds the results of task {held[0]}; give each task its own --out", where=str(out))
 
 
 def _done(out: Path, resume: bool, key: dict) -> dict[str, dict]:

@@ -22,8 +22,12 @@ def export(
     """Export a trained run as a checkpoint other tools load directly (LoRA adapters merged into a copy)."""
     if to not in FORMATS:
         raise UserError(f"unknown export format '{to}' ({', '.join(FORMATS)})")
+    from tunebench.core.paths import input_folder
     from tunebench.models.export import export_hf_llava
 
+    input_folder(run, "RUN")
+    if out.exists() and not out.is_dir():
+        raise UserError("names a file; give a folder (new or empty)", where=f"--out {out}")
     written = export_hf_llava(run, out, overwrite=overwrite)
     console.print(f"wrote {to} checkpoint to {written}", soft_wrap=True)
 
@@ -37,12 +41,14 @@ def model_info(
     """Build a design on the given parts (or load a run) and print its parameter table per module."""
     from rich.table import Table
 
+    from tunebench.core.paths import input_folder, optional
     from tunebench.models.build import build_vlm
     from tunebench.models.checkpoint import load_run
     from tunebench.models.config import VLMConfig
 
     if run is None and arch not in ("llava", "minigpt4"):
-        raise UserError(f"unknown design '{arch}' (llava, minigpt4)")
+        raise UserError(f"unknown design '{arch}' (llava, minigpt4)", where="--arch")
+    optional(input_folder, run, "--run")
     model = load_run(run) if run is not None else build_vlm(VLMConfig(arch=arch, vision=vision, llm=llm))
     table = Table(title=f"{model.cfg.arch}: {model.cfg.vision} -> connector -> {model.cfg.llm}")
     for col in ("module", "parameters", "trainable", "frozen"):

@@ -126,7 +126,7 @@ def export_hf_llava(run_or_model: str | Path | VisionLanguageModel, out_dir: str
     if out.exists() and not out.is_dir():
         raise UserError("output path is a file, not a folder", where=str(out))
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError("output folder exists and is not empty (pass overwrite to replace it)", where=str(out))
+        raise UserError("output folder exists and is not empty (pass --overwrite to replace it)", where=str(out))
     if source is not None and source.is_relative_to(out):
         raise UserError("the output folder would replace the run being exported", where=str(out))
     model = run_or_model if source is None else load_run(source)

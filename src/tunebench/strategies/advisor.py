@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tunebench.core.errors import UserError
+from tunebench.core.errors import DataError, UserError
+from tunebench.core.io import read_json
+from tunebench.strategies.config import SCHEMA
 from tunebench.strategies.scoring import paired
 
 UPDATES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
@@ -118,9 +121,26 @@ def _significantly_worse(rows_a: list, rows_best: list, key: str, resamples: int
     return bool(test["significant"] and test["diff"] < 0), test["p_value"]
 
 
+def strategies_results(path: Path) -> dict:
+    """The results file of `tunebench strategies`; any other JSON (a list, the results of `bench` or `eval`) is
+    refused with one line that says what it is."""
+    results = read_json(path)
+    if not isinstance(results, dict):
+        raise DataError(f"not results of `tunebench strategies` (a JSON {type(results).__name__}, not an object)",
+                        where=str(path))
+    if results.get("schema") != SCHEMA:
+        kind = ("`tunebench bench`" if "arms" in results and "verdict" in results
+                else "`tunebench eval`" if "headline" in results else "another program")
+        raise DataError(f"these are results of {kind}; `advise` reads the results.json of `tunebench strategies`",
+                        where=str(path))
+    return results
+
+
 def advise(results: dict, constraints: Constraints, task: str = "knowledge", resamples: int = 1000) -> Advice:
     if task not in results.get("tasks", {}) or not results["tasks"][task]["strategies"]:
-        raise UserError(f"results hold no measurements for task '{task}'")
+        measured = [t for t, v in results.get("tasks", {}).items() if v.get("strategies")]
+        raise UserError(f"the results hold no measurements for task '{task}' (measured: "
+                        f"{', '.join(measured) or 'none'})", where="--task")
     # Only the knowledge task has knowledge to update; the update frequency does not apply to the others.
     metric = QUALITY.get(task, "f1")
     per_year = UPDATES_PER_YEAR[constraints.update_frequency] if task == "knowledge" else 0

@@ -13,15 +13,15 @@ from rich.table import Table
 console = Console(width=None if sys.stdout.isatty() else 150)
 
 DATA_HELP = """
+\b
 Your own data (JSON lines, UTF-8, one object per line):
-
-  --corpus  {"id": "doc-1", "title": "...", "text": "..."}
-
-  --qa      {"id": "q-1", "question": "...", "answers": ["gold", "alias"], "split": "train" | "test"}
-            optional "doc_ids": ["doc-1"] (sources, for retrieval recall)
-
-  --updates documents that replace corpus documents with the same id; questions with "split": "fresh"
-            (and optional "stale_answers") are then asked after the update
+  --corpus   {"id": "doc-1", "title": "...", "text": "..."}
+  --qa       {"id": "q-1", "question": "...", "answers": ["gold", "alias"],
+              "split": "train" | "test"}
+             optional "doc_ids": ["doc-1"] (sources, for retrieval recall)
+  --updates  documents that replace corpus documents with the same id;
+             questions with "split": "fresh" (and optional "stale_answers")
+             are then asked after the update
 
 Without --corpus/--qa a fictional world is generated (seeded). A bad line stops the run with file:line
 and the field at fault. More in docs/strategies.md.
@@ -73,14 +73,19 @@ def strategies(
     threads: int | None = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
 ) -> None:
     """Measure prompting, RAG and fine-tuning side by side (quality with 95% CIs, latency, cost, updates)."""
+    from tunebench.core.lock import claim_folder
+    from tunebench.core.paths import input_file, optional, output_folder
     from tunebench.report.strategies import render_report
     from tunebench.strategies.config import load_config
     from tunebench.strategies.pipeline import run_strategies
 
     cfg = load_config(profile, config, llm=llm, seed=seed, threads=threads)
-    results = run_strategies(cfg, out, corpus, qa, updates)
-    print_results(results)
-    html, md = render_report(results, out)
+    for path, flag in ((corpus, "--corpus"), (qa, "--qa"), (updates, "--updates")):
+        optional(input_file, path, flag)
+    with claim_folder(output_folder(out)):
+        results = run_strategies(cfg, out, corpus, qa, updates)
+        print_results(results)
+        html, md = render_report(results, out)
     console.print(f"wall time {results['wall_s']:.0f} s; results: {out / 'results.json'}; report: {html} ({md.name})")
 
 
@@ -99,12 +104,13 @@ def advise(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the advice as JSON here."),
 ) -> None:
     """Recommend a strategy from measured results and your constraints, showing the evidence rows."""
-    from tunebench.core.io import atomic_write_json, read_json
-    from tunebench.strategies.advisor import Constraints, parse_duration
+    from tunebench.core.io import atomic_write_json
+    from tunebench.core.paths import input_file
+    from tunebench.strategies.advisor import Constraints, parse_duration, strategies_results
     from tunebench.strategies.advisor import advise as make_advice
 
     constraints = Constraints(update_frequency, latency_budget_ms, labelled_examples, parse_duration(compute_budget))
-    advice = make_advice(read_json(results), constraints, task)
+    advice = make_advice(strategies_results(input_file(results, "RESULTS")), constraints, task)
     rows = [[e.strategy, e.status, f"{100 * e.quality:.1f} [{100 * e.quality_low:.1f}, {100 * e.quality_high:.1f}]",
              "-" if e.fresh_f1 is None else f"{100 * e.fresh_f1:.1f}",
              "-" if e.latency_p95_ms is None else f"{e.latency_p95_ms:.0f}", f"{e.one_off_s:.1f}",

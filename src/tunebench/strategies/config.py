@@ -17,6 +17,7 @@ from tunebench.core.errors import UserError
 
 Strategy = Literal["zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag"]
 STRATEGIES: tuple[str, ...] = ("zero_shot", "few_shot", "cot", "structured", "rag", "finetune", "finetune_rag")
+SCHEMA = "tunebench.strategies/v1"  # the results.json this version writes, as `advise` expects it
 
 
 @dataclass

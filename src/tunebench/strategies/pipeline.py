@@ -17,14 +17,12 @@ from tunebench.core.provenance import environment
 from tunebench.core.seed import seed_everything
 from tunebench.strategies import finetune as ft
 from tunebench.strategies.chunking import chunk_docs
-from tunebench.strategies.config import StrategiesConfig
+from tunebench.strategies.config import SCHEMA, StrategiesConfig
 from tunebench.strategies.extraction import format_items
 from tunebench.strategies.generation import Generator
 from tunebench.strategies.runner import FT_NAMES, Runner
 from tunebench.strategies.tasks import KnowledgeTask, knowledge_task
 from tunebench.strategies.userdata import user_task
-
-SCHEMA = "tunebench.strategies/v1"
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> str:

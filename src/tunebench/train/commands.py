@@ -37,20 +37,34 @@ def train_command(
     seed: int = typer.Option(0, help="Seed of initialisation, data order and dropout."),
     skip_bad: bool = typer.Option(False, help="Drop invalid records (logged) instead of stopping."),
     resume: bool = typer.Option(True, help="Resume a killed run from its last checkpoint."),
+    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="Keep each finished stage's "
+                                          "resumable checkpoint (deleted once the stage's weights are saved)."),
     precision: str = typer.Option("auto", help="Every stage's: auto (bf16 where the hardware computes it natively, "
                                                "else fp32) | fp32 | bf16. --set stageN.optim.precision wins."),
 ) -> None:
     """Train a recipe's stages. Custom data: --init RUN/stage2 --stage stage2 --instructions my.json."""
     from tunebench.components import load_vision_tower
     from tunebench.core.errors import UserError
-    from tunebench.train.pipeline import load_train_data, train_recipe
+    from tunebench.core.lock import claim_folder
+    from tunebench.core.paths import input_file, input_folder, optional, output_folder
+    from tunebench.train.pipeline import check_stage_names, check_stages, load_train_data, train_recipe
 
     if shapes is None and captions is None and instructions is None:
         raise UserError("give --shapes DIR, or --captions/--instructions files with --image-folder")
     plan = _recipe(recipe, config, set_, precision)
+    check_stage_names(plan, stage)
+    optional(input_folder, shapes, "--shapes")
+    optional(input_file, captions, "--captions")
+    optional(input_file, instructions, "--instructions")
+    optional(input_folder, image_folder, "--image-folder")
+    optional(input_folder, init, "--init")
+    output_folder(out)
     data = load_train_data(shapes, captions, instructions, image_folder, skip_bad)
-    tower = load_vision_tower(plan.model.vision, allow_pickle=plan.model.allow_pickle)
-    summaries = train_recipe(plan, data, out, tower, stages=stage or None, init=init, seed=seed, resume=resume)
+    check_stages(plan, stage or [s.name for s in plan.stages], data)
+    with claim_folder(out):
+        tower = load_vision_tower(plan.model.vision, allow_pickle=plan.model.allow_pickle)
+        summaries = train_recipe(plan, data, out, tower, stages=stage or None, init=init, seed=seed, resume=resume,
+                                 keep_checkpoints=keep_checkpoints)
     table = Table(title=f"{plan.name} -> {out}")
     for col in ("stage", "records", "steps", "loss first", "loss last", "samples/s", "wall s"):
         table.add_column(col)
@@ -72,17 +86,22 @@ def pretrain_qformer_command(
     """BLIP-2 stage 1 for the Q-Former (ITC + ITM) against the frozen vision tower."""
     from tunebench.components import load_vision_tower
     from tunebench.core.config import override, parse_sets
+    from tunebench.core.lock import claim_folder
+    from tunebench.core.paths import input_folder, input_path, optional, output_folder
     from tunebench.data.formats.loading import load_format
     from tunebench.models.qformer import QFormerConfig
     from tunebench.train.qformer_pretrain import PretrainConfig, pretrain_qformer
     from tunebench.train.recipes import get_recipe
 
-    fmt = "ccsbu" if data.is_dir() else "llava"
-    records = load_format(fmt, [data], image_folder)
     base = PretrainConfig(QFormerConfig(), get_recipe("minigpt4").qformer_optim)
     cfg = override(base, parse_sets(set_))
     cfg.optim.seed = seed
-    summary = pretrain_qformer(records, load_vision_tower(vision), cfg, out)
+    fmt = "ccsbu" if input_path(data, "--data").is_dir() else "llava"
+    optional(input_folder, image_folder, "--image-folder")
+    output_folder(out)
+    records = load_format(fmt, [data], image_folder)
+    with claim_folder(out):
+        summary = pretrain_qformer(records, load_vision_tower(vision), cfg, out)
     console.print(
         f"held-out ITC loss {summary['heldout_itc_before']:.3f} -> {summary['heldout_itc_after']:.3f}; "
         f"image->text recall@1 {summary['recall_at_1_before']:.1f} -> {summary['recall_at_1']:.1f} "

@@ -21,15 +21,12 @@ from pydantic import Field
 from torch import nn
 from torch.profiler import record_function
 
-from tunebench.core.config import STRICT
+from tunebench.core.config import STRICT, Count, NonNegative, Positive
 from tunebench.core.device import Precision, resolve_precision
 from tunebench.core.seed import seed_everything
 from tunebench.train.checkpointing import TrainState, load_checkpoint, save_checkpoint
 from tunebench.train.monitor import Monitor, PeakMemory
 from tunebench.train.sampling import step_plan
-
-Positive = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[float, Field(ge=0)]
 
 
 @dataclass
@@ -47,7 +44,7 @@ class OptimConfig:
     max_grad_norm: NonNegative = 1.0
     seed: int = 0
     precision: Precision = "auto"  # auto: bf16 where the hardware computes it natively, else fp32
-    checkpoint_every: Annotated[int, Field(ge=0)] = 25  # optimizer steps between resumable checkpoints; 0 = none
+    checkpoint_every: Count = 25  # optimizer steps between resumable checkpoints; 0 = none
     log_every: Positive = 1
     group_by_length: bool = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tunebench.core.errors import UserError
+from tunebench.core.errors import DataError, UserError
 from tunebench.core.io import read_json
 from tunebench.data.records import Record, records_hash
 from tunebench.train.loop import StepHook
@@ -28,6 +28,9 @@ def load_train_data(shapes: Path | None = None, captions: Path | None = None, in
     from tunebench.data.validate import load_llava_for_training
 
     if shapes is not None:
+        if not (Path(shapes) / "manifest.json").is_file():
+            raise DataError("no manifest.json: not a folder made by `tunebench data shapes`",
+                            where=f"--shapes {shapes}")
         manifest = read_json(Path(shapes) / "manifest.json")["train"]
 
         def load(entry: dict) -> list[Record]:
@@ -63,13 +66,18 @@ def ensure_qformer(recipe: Recipe, data: TrainData, out_root: Path, tower, seed:
 DATA_FLAG = {"captions": "--captions (or --shapes)", "instructions": "--instructions (or --shapes)"}
 
 
-def check_stages(recipe: Recipe, wanted: list[str], data: TrainData) -> None:
-    """Before anything loads: every requested stage exists in the recipe and has records to train on."""
+def check_stage_names(recipe: Recipe, wanted: list[str]) -> None:
+    """Every requested stage exists in the recipe (a typo is a usage error, before any data loads)."""
     names = [s.name for s in recipe.stages]
     unknown = [name for name in wanted if name not in names]
     if unknown:
         raise UserError(f"unknown stage {unknown[0]!r} (recipe {recipe.name} has {', '.join(names)})",
                         where="--stage")
+
+
+def check_stages(recipe: Recipe, wanted: list[str], data: TrainData) -> None:
+    """Before any model loads: every requested stage exists in the recipe and has records to train on."""
+    check_stage_names(recipe, wanted)
     for stage in recipe.stages:
         if stage.name in wanted and not data.for_stage(stage.data):
             raise UserError(f"{stage.name} trains on {stage.data} and none were given: pass {DATA_FLAG[stage.data]}, "
@@ -78,9 +86,11 @@ def check_stages(recipe: Recipe, wanted: list[str], data: TrainData) -> None:
 
 def train_recipe(recipe: Recipe, data: TrainData, out_root: Path, tower, stages: list[str] | None = None,
                  init: Path | None = None, seed: int = 0, resume: bool = True,
-                 qformer_run: Path | None = None, on_step: dict[str, StepHook] | None = None) -> dict[str, dict]:
+                 qformer_run: Path | None = None, on_step: dict[str, StepHook] | None = None,
+                 keep_checkpoints: bool = False) -> dict[str, dict]:
     """Run the recipe's stages in order into `out_root/<stage>`; returns each stage's summary. `on_step` maps a
-    stage's name to a hook its training loop calls at every step (the bench's learning curves)."""
+    stage's name to a hook its training loop calls at every step (the bench's learning curves);
+    `keep_checkpoints` keeps each finished stage's resumable checkpoint."""
     out_root = Path(out_root)
     wanted = stages or [s.name for s in recipe.stages]
     check_stages(recipe, wanted, data)
@@ -95,6 +105,6 @@ def train_recipe(recipe: Recipe, data: TrainData, out_root: Path, tower, stages:
         out = out_root / stage.name
         summaries[stage.name] = run_stage(recipe, stage, records, out, tower, init=previous,
                                           qformer_run=qformer_run, resume=resume, seed=seed,
-                                          on_step=(on_step or {}).get(stage.name))
+                                          on_step=(on_step or {}).get(stage.name), keep_checkpoint=keep_checkpoints)
         previous = out
     return summaries

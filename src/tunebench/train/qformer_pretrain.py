@@ -21,6 +21,7 @@ from tunebench.core.seed import seed_everything
 from tunebench.data.records import Record
 from tunebench.models.features import tower_features
 from tunebench.models.qformer import QFormer, QFormerConfig, text_tokenizer
+from tunebench.train.checkpointing import remove_checkpoints
 from tunebench.train.loop import OptimConfig, TrainResult, train
 
 WEIGHTS = "qformer.safetensors"
@@ -113,6 +114,7 @@ def pretrain_qformer(records: list[Record], tower, cfg: PretrainConfig, out: Pat
         "train_flops": pretraining_flops(qformer, train_pairs, tokenizer, cfg),
     }
     save_qformer(qformer, cfg, out, summary)
+    remove_checkpoints(out)  # it only served a resume
     return summary
 
 

@@ -21,6 +21,7 @@ from tunebench.models.checkpoint import CONFIG, load_run, save_run
 from tunebench.models.features import frozen_features_for
 from tunebench.models.prompting import apply_template
 from tunebench.models.vlm import VisionLanguageModel
+from tunebench.train.checkpointing import remove_checkpoints
 from tunebench.train.loop import OptimConfig, StepHook, train
 from tunebench.train.loss_average import with_answer_weights
 from tunebench.train.recipes import Recipe, StageConfig
@@ -181,9 +182,10 @@ def run_identity(run: Path | None) -> str:
 
 def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Path, tower,
               init: Path | None = None, qformer_run: Path | None = None, resume: bool = True,
-              seed: int = 0, on_step: StepHook | None = None) -> dict:
+              seed: int = 0, on_step: StepHook | None = None, keep_checkpoint: bool = False) -> dict:
     """Train one stage into `out` (a run directory). A finished run is reused, a killed one resumed, but only
-    when it was started with the same recipe stage, model, data, starting point and seed."""
+    when it was started with the same recipe stage, model, data, starting point and seed. Its resumable
+    checkpoint is deleted once the summary is written, unless `keep_checkpoint`."""
     out = Path(out)
     stage.optim.seed = seed
     data_hash = records_hash(records)
@@ -217,4 +219,6 @@ def run_stage(recipe: Recipe, stage: StageConfig, records: list[Record], out: Pa
         "stage_wall_s": time.perf_counter() - start - result.hook_s, "environment": environment(), "seed": seed,
     }
     atomic_write_json(out / SUMMARY, summary)
+    if not keep_checkpoint:
+        remove_checkpoints(out)  # it only served a resume; the stage's weights are saved beside it
     return summary

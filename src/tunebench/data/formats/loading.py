@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tunebench.core.errors import DataError
+from tunebench.core.errors import DataError, UserError
 from tunebench.data.formats import ccsbu, llava, mme
 from tunebench.data.records import Record
 
@@ -25,15 +25,23 @@ OTHER_FORMATS: dict[str, tuple[str, Callable[[list[Path], Path | None], list[Rec
 }
 
 
+def check_format(fmt: str) -> None:
+    """A usage error unless `fmt` names a format `load_format` reads."""
+    from tunebench.evaluation.tasks import task_names
+
+    if fmt not in (*task_names(), *OTHER_FORMATS):
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join((*task_names(), *OTHER_FORMATS))}",
+                        where="--from")
+
+
 def load_format(fmt: str, inputs: list[Path], image_folder: Path | None = None) -> list[Record]:
     """Records of one dataset given in format `fmt` (a task name, or one of OTHER_FORMATS)."""
     from tunebench.evaluation.tasks import expect_inputs, get_task, task_names
 
     inputs = [Path(p) for p in inputs]
+    check_format(fmt)
     if fmt in task_names():
         return get_task(fmt).load(inputs, image_folder)
-    if fmt not in OTHER_FORMATS:
-        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join((*task_names(), *OTHER_FORMATS))}")
     what, load = OTHER_FORMATS[fmt]
     expect_inputs(fmt, inputs, 1, 1, what)
     return load(inputs, image_folder)

@@ -12,6 +12,7 @@ from tests.helpers.tiny_world import make_world, tiny_recipe, tiny_recipe_config
 from tests.tiny_vlm import tiny_parts
 from tunebench.cli import main
 from tunebench.components import load_vision_tower
+from tunebench.core.io import read_json
 from tunebench.models.batching import pad_batch
 from tunebench.models.prompting import IGNORE_INDEX
 from tunebench.train.loop import supervised_units
@@ -119,3 +120,26 @@ def test_records_whose_answers_are_cut_off_are_dropped_not_fatal(root, tmp_path,
     kept = summary["train"]["samples"]
     assert 0 < kept < len(records)
     assert f"dropped {len(records) - kept} of {len(records)} records" in caplog.text
+
+
+def test_a_fine_tune_from_a_run_trains_at_the_settings_that_run_used(root, tmp_path, capsys):
+    first = tmp_path / "first"
+    main(train_argv(root, first, "--set", "stage2.optim.lr=3e-4", "--set", "stage2.connector_lr=5e-3",
+                    "--set", "stage2.optim.max_steps=2", "--set", "stage2.optim.batch_size=2"))
+    capsys.readouterr()
+
+    def fine_tune(out: Path, *extra: str) -> dict:
+        main(train_argv(root, out, "--init", str(first / "stage2"), "--stage", "stage2", *extra))
+        return read_json(out / "stage2" / "train_summary.json")["stage"]
+
+    inherited = fine_tune(tmp_path / "inherit")
+    said = capsys.readouterr().out
+    assert inherited["optim"]["lr"] == 3e-4 and inherited["connector_lr"] == 5e-3  # not the preset's 2e-5 and none
+    assert inherited["optim"]["max_steps"] == 2
+    assert "stage2.optim.lr 0.0003" in said and "stage2.connector_lr 0.005" in said
+    overridden = fine_tune(tmp_path / "override", "--set", "stage2.optim.lr=1e-5")
+    assert overridden["optim"]["lr"] == 1e-5 and overridden["connector_lr"] == 5e-3  # the user's --set wins
+
+    code, err = refused(["train", "--recipe", "minigpt4", "--shapes", str(root / "world"), "--init",
+                         str(first / "stage2"), "--stage", "stage2", "--out", str(tmp_path / "other")], capsys)
+    assert code == 2 and "trained as design llava" in err and "Traceback" not in err

@@ -11,16 +11,36 @@ from rich.table import Table
 console = Console()
 
 
-def _recipe(name: str, config: Path | None, sets: list[str], precision: str = "auto"):
+def _recipe(name: str, config: Path | None, sets: list[str], precision: str = "auto", init: Path | None = None):
+    """The recipe to train: the preset; the settings a finished `init` run trained with; the precision; then the
+    user's YAML and `--set`s."""
     from tunebench.core.config import override, parse_sets, read_yaml
     from tunebench.train.recipes import get_recipe
 
     recipe = get_recipe(name)
+    if init is not None:
+        recipe = _as_run(recipe, init)
     recipe = override(recipe, {"qformer_optim.precision": precision,
                                **{f"{s.name}.optim.precision": precision for s in recipe.stages}})
     if config is not None:
         recipe = override(recipe, read_yaml(config), where=f"{config}: ")
     return override(recipe, parse_sets(sets))
+
+
+def _as_run(recipe, init: Path):
+    """The recipe with the model and stage settings of the run `init` (a tunebench stage run), said on screen."""
+    from tunebench.core.io import read_json
+    from tunebench.train.recipes import inherit_from_run, recipe_changes
+    from tunebench.train.stage import SUMMARY
+
+    if not (init / SUMMARY).is_file():
+        return recipe
+    inherited = inherit_from_run(recipe, read_json(init / SUMMARY), where=f"{init / SUMMARY}: ")
+    changes = [c for c in recipe_changes(recipe, inherited) if not c["field"].startswith("model.")]
+    if changes:
+        console.print(f"settings of {init} as it was trained (not the {recipe.name} preset's; --set to change): "
+                      + ", ".join(f"{c['field']} {c['as_run']}" for c in changes), highlight=False)
+    return inherited
 
 
 def train_command(
@@ -51,13 +71,13 @@ def train_command(
 
     if shapes is None and captions is None and instructions is None:
         raise UserError("give --shapes DIR, or --captions/--instructions files with --image-folder")
-    plan = _recipe(recipe, config, set_, precision)
+    optional(input_folder, init, "--init")
+    plan = _recipe(recipe, config, set_, precision, init)
     check_stage_names(plan, stage)
     optional(input_folder, shapes, "--shapes")
     optional(input_file, captions, "--captions")
     optional(input_file, instructions, "--instructions")
     optional(input_folder, image_folder, "--image-folder")
-    optional(input_folder, init, "--init")
     output_folder(out)
     data = load_train_data(shapes, captions, instructions, image_folder, skip_bad)
     check_stages(plan, stage or [s.name for s in plan.stages], data)

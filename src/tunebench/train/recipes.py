@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from tunebench.core.config import STRICT, is_named_list
+from tunebench.core.config import STRICT, is_named_list, override
 from tunebench.core.errors import UserError
 from tunebench.models.config import LoraSpec, VLMConfig
 from tunebench.train.loop import OptimConfig
@@ -92,6 +92,22 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise UserError(f"unknown recipe '{name}' (choose: {', '.join(RECIPES)})")
     return RECIPES[name]()
+
+
+def inherit_from_run(recipe: Recipe, ran: dict[str, Any], where: str = "") -> Recipe:
+    """`recipe` with the model and the stage that a finished run trained replaced by the settings it ran with
+    (`ran`: the run's train summary), so that fine-tuning a run goes on at the rates that trained it rather than
+    the published preset's. The seed and the precision stay the caller's; a stage the recipe lacks is ignored."""
+    stage = dict(ran.get("stage") or {})
+    name = stage.pop("name", None)
+    if name not in [s.name for s in recipe.stages]:
+        return recipe
+    if ran["model"]["arch"] != recipe.model.arch:
+        raise UserError(f"the run was trained as design {ran['model']['arch']}, the recipe {recipe.name} is "
+                        f"{recipe.model.arch}: give the run's recipe ({ran.get('recipe', '?')})",
+                        where=where.rstrip(": "))
+    stage["optim"] = {k: v for k, v in stage.get("optim", {}).items() if k not in ("seed", "precision")}
+    return override(recipe, {"model": ran["model"], name: stage}, where=where)
 
 
 def _flat_fields(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -40,9 +40,15 @@ def _only_image_and_suffix(text: str) -> str:
     return image + suffix.lstrip("\n")
 
 
+def encode_all(model, records: list[Record], isolate_turns: bool) -> list[dict]:
+    return [model.encode(r.turns, record_id=r.id, isolate_turns=isolate_turns) for r in records]
+
+
 def token_shares(model, records: list[Record], isolate_turns: bool) -> dict[str, int]:
+    """Each part's tokens in the records as encoded whole (no max_length cut, so that removing a part never lets
+    a cut segment back in)."""
     def encode(recs: list[Record]) -> list[dict]:
-        return [model.encode(r.turns, record_id=r.id, isolate_turns=isolate_turns) for r in recs]
+        return encode_all(model, recs, isolate_turns)
 
     full = encode(records)
     total = sum(len(e["input_ids"]) for e in full)
@@ -71,10 +77,16 @@ def main() -> None:
         stage = next(s for s in recipe.stages if s.data == "instructions")
         model = build_vlm(recipe.model, tower=tower)
         apply_template(model.tokenizer, stage.template)
+        trained = encode_all(model, train.instructions, stage.isolate_turns)
+        limit, model.cfg.max_length = model.cfg.max_length, 10**6
         counts = token_shares(model, train.instructions, stage.isolate_turns)
         total = counts["total"]
+        kept = sum(len(e["input_ids"]) for e in trained)
+        kept_answers = sum(sum(label != IGNORE_INDEX for label in e["labels"]) for e in trained)
         print(f"\n{arm.label}: stage 2, {counts['records']} records, {total:,} tokens "
-              f"({model.num_image_tokens} image tokens per image, isolated turns {stage.isolate_turns})")
+              f"({model.num_image_tokens} image tokens per image, isolated turns {stage.isolate_turns}); "
+              f"max_length {limit} keeps {kept:,} ({100 * kept / total:.1f}%) and "
+              f"{100 * kept_answers / counts['answer (supervised)']:.1f}% of the answer tokens")
         print(f"| {'part':42s} | {'tokens':>9s} | {'share':>6s} |")
         print(f"|{'-' * 44}|{'-' * 11}|{'-' * 8}|")
         for part, n in counts.items():

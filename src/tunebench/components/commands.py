@@ -40,7 +40,7 @@ def components() -> None:
 
 
 def chat(
-    question: str = typer.Argument(..., help="What to ask."),
+    question: str = typer.Argument(..., metavar="QUESTION", help="What to ask."),
     llm: str = typer.Option("smollm2-135m-instruct", help="Registered LLM name or local folder."),
     max_new_tokens: int = typer.Option(64, help="Generation length limit."),
 ) -> None:

@@ -45,7 +45,7 @@ def shapes(
 
 @data_app.command("validate")
 def validate(
-    file: Path = typer.Argument(..., help="LLaVA conversation JSON."),
+    file: Path = typer.Argument(..., metavar="FILE", help="LLaVA conversation JSON."),
     image_folder: Path = typer.Option(..., "--image-folder", help="Folder the image paths are relative to."),
     max_tokens: int = typer.Option(2048, "--max-tokens", help="Longest allowed record, in tokens."),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer name or folder (default: estimate)."),
@@ -69,7 +69,7 @@ def validate(
 
 @data_app.command("convert")
 def convert(
-    inputs: list[Path] = typer.Argument(..., help="Input file(s) or folder of the source format."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUTS", help="Input file(s) or folder of the source format."),
     source: str = typer.Option(..., "--from", help="vqav2, gqa, mme, mme-parquet, pope, llava or ccsbu."),
     out: Path = typer.Option(..., "--out", help="LLaVA JSON to write."),
     image_folder: Path | None = typer.Option(None, "--image-folder", help="Where the source's images are."),

@@ -11,7 +11,7 @@ console = Console()
 
 
 def eval_command(
-    run: Path = typer.Argument(..., help="A tunebench run folder (or an llava-hf checkpoint folder)."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A tunebench run folder (or an llava-hf checkpoint folder)."),
     task: str = typer.Option(..., help="vqav2 | gqa | mme | pope"),
     data: list[Path] = typer.Option(..., help="A Shapes folder, or the benchmark's files (repeatable)."),
     out: Path = typer.Option(..., help="Where samples.jsonl and results.json go."),
@@ -53,7 +53,8 @@ def eval_command(
 
 
 def lmms_tasks_command(
-    data: list[Path] = typer.Argument(..., help="A Shapes folder, or one benchmark's files (with --task)."),
+    data: list[Path] = typer.Argument(..., metavar="DATA",
+                                      help="A Shapes folder, or one benchmark's files (with --task)."),
     out: Path = typer.Option(..., help="Folder for lmms-eval's --include_path (YAMLs + data)."),
     task: list[str] = typer.Option([], help="Benchmarks to write (repeatable; default: all a Shapes folder has)."),
     image_folder: Path | None = typer.Option(None, help="Image folder of the benchmark files."),

@@ -14,7 +14,8 @@ FORMATS = ("hf-llava",)
 
 
 def export(
-    run: Path = typer.Argument(..., help="tunebench run directory (a LLaVA model with a CLIP/SigLIP tower)."),
+    run: Path = typer.Argument(..., metavar="RUN",
+                               help="tunebench run directory (a LLaVA model with a CLIP/SigLIP tower)."),
     to: str = typer.Option("hf-llava", "--to", help="Target layout: hf-llava (LlavaForConditionalGeneration)."),
     out: Path = typer.Option(..., "--out", help="Folder to write (new or empty)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty --out folder."),

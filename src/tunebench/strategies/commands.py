@@ -93,7 +93,7 @@ strategies.__doc__ = (strategies.__doc__ or "") + "\n" + DATA_HELP
 
 
 def advise(
-    results: Path = typer.Argument(..., help="results.json written by `tunebench strategies`."),
+    results: Path = typer.Argument(..., metavar="RESULTS", help="results.json written by `tunebench strategies`."),
     task: str = typer.Option("knowledge", help="knowledge or format."),
     update_frequency: str = typer.Option("never", help="How often the knowledge changes: never, yearly, monthly, "
                                                        "weekly or daily."),

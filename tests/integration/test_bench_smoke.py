@@ -95,9 +95,11 @@ def test_markdown_tables_match_results_json(smoke):
 def test_verdict_follows_the_numbers(smoke):
     results = read_json(smoke / "results.json")
     comp = results["comparison"]
+    blind = results["data"]["blind_baseline"]
     wins = {comp["a"]: 0, comp["b"]: 0}
-    for test in comp["tasks"].values():
-        if test["significant"]:
+    for task, test in comp["tasks"].items():
+        both_see = all(results["arms"][arm]["tasks"][task]["low"] > blind[task] for arm in wins)
+        if test["significant"] and both_see:  # a difference between language priors is never a win
             wins[comp["a"] if test["diff"] > 0 else comp["b"]] += 1
     expected = None if wins[comp["a"]] == wins[comp["b"]] else max(wins, key=wins.get)
     assert results["verdict"]["winner"] == expected

@@ -122,6 +122,48 @@ def test_verdict_names_the_design_with_more_significant_wins():
     assert "Every arm beats every blind" in " ".join(tie["sentences"])
 
 
+def test_a_difference_where_a_design_is_at_the_blind_baseline_is_never_a_win():
+    results = _results({"vqav2": (5.0, True), "gqa": (-3.0, True), "pope": (-60.0, True)})
+    results["data"]["blind_baseline"]["pope"] = 5.0
+    assert verdict(results)["winner"] == "b"  # both above blind on POPE: B 2 significant wins to 1
+    results["data"]["blind_baseline"]["pope"] = 66.7  # A's POPE interval [10, 30] reaches it: language priors
+    out = verdict(results)
+    assert out["winner"] is None and out["significant_wins"] == {"a": ["vqav2"], "b": ["gqa"]}
+    assert out["sentences"][1] == ("No clear winner: A leads on 1 and B on 1 of 2 benchmarks (POPE mean F1 left out: a "
+                                   "design is not clearly above the blind baseline there), with 1 vs 1 significant "
+                                   "differences.")
+    said = "not a win for either: A not clearly above the blind baseline 66.7"
+    assert any(s.startswith("POPE mean F1: ") and said in s for s in out["sentences"])
+    results["data"]["blind_baseline"] = {t: 95.0 for t in results["tasks"]}
+    assert verdict(results)["sentences"][1].startswith("No verdict: on no benchmark are both designs")
+
+
+def test_the_verdict_answers_the_two_design_questions_yes_or_no_with_numbers():
+    results = _results({"vqav2": (5.0, True)})
+    results["arms"]["a"]["design"], results["arms"]["b"]["design"] = "llava", "minigpt4"
+    for name, score in (("a", 50.0), ("b", 46.0)):
+        results["arms"][name]["skills"] = {"spatial": {"score": score}}
+    results["data"]["blind_skills"] = {"spatial": {"score": 30.0}}
+    results["comparison"]["skills"] = {"spatial": {"diff": 4.0, "low": -2.0, "high": 10.0, "p_value": 0.2,
+                                                   "significant": False}}
+    text = " ".join(verdict(results)["sentences"])
+    assert ("Does the Q-Former still compete on spatial reasoning? Yes: spatial B 46.0 vs A 50.0 (+4.0 for A, "
+            "95% CI [-2.0, +10.0], not significant).") in text
+    assert "A took 1.00x the training time of B." in text
+    results["comparison"]["skills"]["spatial"].update(low=1.0, significant=True)
+    assert "spatial reasoning? No: " in " ".join(verdict(results)["sentences"])
+    results["data"]["blind_skills"]["spatial"]["score"] = 47.0
+    assert "spatial reasoning? Not measured: " in " ".join(verdict(results)["sentences"])
+
+    curve = [{"step": s, "flops": f, "train_wall_s": 60, "scores": {"vqav2": m}, "mean": m}
+             for s, f, m in ((0, 1e14, 10.0), (5, 3e14, 60.0))]
+    slow = [{**point, "flops": 4 * point["flops"]} for point in curve]
+    results["arms"]["a"]["learning_curve"], results["arms"]["b"]["learning_curve"] = curve, slow
+    results["comparison"]["compute"] = compute_to_reach({"a": curve, "b": slow})
+    assert ("Does the simpler MLP train faster? Yes: to reach 60.0, A needed 0.300 PFLOP, B 1.200 (4.0x less "
+            "compute for the MLP).") in " ".join(verdict(results)["sentences"])
+
+
 def test_verdict_flags_an_arm_whose_answers_do_not_depend_on_the_image():
     results = _results({"vqav2": (5.0, True)})
     results["arms"]["a"]["image_reliance"] = {"vqav2": {"gap": 0.40}, "pope": {"gap": 0.20}}

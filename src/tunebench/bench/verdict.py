@@ -20,36 +20,63 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
     arms = results["arms"]
     a, b = comp["a"], comp["b"]
     la, lb = arms[a]["label"], arms[b]["label"]
+    limited = blind_limited(results)
     wins = {a: [], b: []}
     significant = {a: [], b: []}
     lines = []
     for task, test in comp["tasks"].items():
         leader = a if test["diff"] > 0 else b
-        if test["diff"] != 0:
+        if test["diff"] != 0 and task not in limited:
             wins[leader].append(task)
-        if test["significant"]:
+        if test["significant"] and task not in limited:
             significant[leader].append(task)
         va, vb = arms[a]["tasks"][task]["mean"], arms[b]["tasks"][task]["mean"]
         state = "significant" if test["significant"] else "not significant"
+        blind_note = (f"; not a win for either: {' and '.join(limited[task])} not clearly above the blind baseline "
+                      f"{results['data']['blind_baseline'][task]:.1f}" if task in limited else "")
         lines.append(f"{task_label(task)}: {la} {va:.1f} vs {lb} {vb:.1f} "
                      f"({_fmt(test['diff'])} for {la}, 95% CI [{test['low']:+.1f}, {test['high']:+.1f}], "
-                     f"p={test['p_value']:.3f}, {state}{_seed_text(test)}).")
-    n = len(comp["tasks"])
+                     f"p={test['p_value']:.3f}, {state}{_seed_text(test)}{blind_note}).")
+    n = len(comp["tasks"]) - len(limited)
+    where = f"{n} benchmarks" + (f" ({', '.join(task_label(t) for t in limited)} left out: a design is not clearly "
+                                 "above the blind baseline there)" if limited else "")
     sa, sb = len(significant[a]), len(significant[b])
-    if sa > sb:
-        winner, headline = a, f"{la} wins: ahead on {len(wins[a])} of {n} benchmarks, significantly on {sa}."
+    if n == 0:
+        winner, headline = None, ("No verdict: on no benchmark are both designs clearly above the blind baseline, "
+                                  "so no difference between them measures their connectors.")
+    elif sa > sb:
+        winner, headline = a, f"{la} wins: ahead on {len(wins[a])} of {where}, significantly on {sa}."
     elif sb > sa:
-        winner, headline = b, f"{lb} wins: ahead on {len(wins[b])} of {n} benchmarks, significantly on {sb}."
+        winner, headline = b, f"{lb} wins: ahead on {len(wins[b])} of {where}, significantly on {sb}."
     else:
         winner = None
-        headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {n} benchmarks, "
+        headline = (f"No clear winner: {la} leads on {len(wins[a])} and {lb} on {len(wins[b])} of {where}, "
                     f"with {sa} vs {sb} significant differences.")
     sentences = [*_evidence_sentences(results), headline, *_seed_sentences(_named_tests(comp)), *lines,
-                 *_skill_sentences(comp, la, lb),
-                 *_cost_sentences(arms, a, b), *_compute_sentences(results),
+                 *_skill_sentences(comp, la, lb, _blind_skills(results, a, b)),
+                 *_cost_sentences(arms, a, b), *_compute_sentences(results), *_design_questions(results),
                  *_context_sentences(results)]
     return {"winner": winner, "winner_label": arms[winner]["label"] if winner else None,
             "significant_wins": {a: significant[a], b: significant[b]}, "sentences": sentences}
+
+
+def blind_limited(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Benchmarks where a main design's 95% interval reaches the blind baseline, with those designs' labels:
+    a difference there is between language priors, not connectors, and is never counted as a win."""
+    blind = results["data"].get("blind_baseline") or {}
+    main = [arm for arm in results["arms"].values() if not arm["ablation"]]
+    limited = {t: [arm["label"] for arm in main if arm["tasks"][t]["low"] <= blind[t]]
+               for t in results["tasks"] if t in blind}
+    return {t: labels for t, labels in limited.items() if labels}
+
+
+def _blind_skills(results: dict[str, Any], a: str, b: str) -> set[str]:
+    """Skills on which either design scores no better than the blind baseline's answers."""
+    blind = results["data"].get("blind_skills") or {}
+    arms = results["arms"]
+    return {skill for skill, base in blind.items()
+            if any(arms[x].get("skills", {}).get(skill, {}).get("score", float("inf")) <= base["score"]
+                   for x in (a, b))}
 
 
 def _seed_text(test: dict) -> str:
@@ -98,7 +125,7 @@ def _evidence_sentences(results: dict[str, Any]) -> list[str]:
                 "depend on the image, the comparison below reflects language priors more than the connectors."]
     subject = "Both designs use the image: each is" if len(main) > 1 else "The design uses the image: it is"
     return [f"{subject} clearly above the blind baseline on every benchmark (95% interval) and its image-use gap is "
-            f"at least {LOOKS_AT_IMAGE_NATS} nats per token."]
+            f"at least {LOOKS_AT_IMAGE_NATS:.3f} nats per token."]
 
 
 def _mean_gap(arm: dict) -> float | None:
@@ -111,7 +138,7 @@ def _context_sentences(results: dict[str, Any]) -> list[str]:
     return [*_baseline_sentences(results), *_ceiling_sentences(results), *_reliance_sentences(results["arms"])]
 
 
-def _skill_sentences(comp: dict, la: str, lb: str) -> list[str]:
+def _skill_sentences(comp: dict, la: str, lb: str, at_blind: set[str] = frozenset()) -> list[str]:
     skills = comp.get("skills") or {}
     if not skills:
         return []
@@ -119,10 +146,11 @@ def _skill_sentences(comp: dict, la: str, lb: str) -> list[str]:
     parts = []
     for skill, t in ranked:
         who = la if t["diff"] > 0 else lb
-        parts.append(f"{skill} ({who} {abs(t['diff']):.1f} points ahead{'' if t['significant'] else ', n.s.'})")
-    ahead_b = [s for s, t in skills.items() if t["diff"] < 0 and t["significant"]]
+        notes = [note for note, on in (("n.s.", not t["significant"]), ("a design at blind", skill in at_blind)) if on]
+        parts.append(f"{skill} ({who} {abs(t['diff']):.1f} points ahead{''.join(', ' + n for n in notes)})")
+    ahead_b = [s for s, t in skills.items() if t["diff"] < 0 and t["significant"] and s not in at_blind]
     tail = (f" {lb} is significantly better on: {', '.join(ahead_b)}." if ahead_b
-            else f" {lb} is significantly better on no skill.")
+            else f" {lb} is significantly better on no skill where both are above blind.")
     return [f"By skill, largest gaps first: {'; '.join(parts)}.{tail}"]
 
 
@@ -134,7 +162,8 @@ def _cost_sentences(arms: dict, a: str, b: str) -> list[str]:
     return [f"Cost: {arms[a]['label']} trained {ta / 1e6:.2f}M parameters in stage 2 and took "
             f"{ca['train_wall_s'] / 60:.1f} min ({ca['train_flops'] / 1e15:.2f} PFLOP) to train; {arms[b]['label']} "
             f"trained {tb / 1e6:.2f}M in {cb['train_wall_s'] / 60:.1f} min ({cb['train_flops'] / 1e15:.2f} PFLOP, "
-            f"including {cb['qformer_pretrain_s'] / 60:.1f} min of Q-Former pretraining): {ratio:.2f}x the time."]
+            f"including {cb['qformer_pretrain_s'] / 60:.1f} min of Q-Former pretraining): {arms[a]['label']} took "
+            f"{ratio:.2f}x the training time of {arms[b]['label']}."]
 
 
 def _compute_sentences(results: dict) -> list[str]:
@@ -159,6 +188,53 @@ def _compute_sentences(results: dict) -> list[str]:
         line += (f" That score is not above the blind baseline on this subset ({blind_mean:.1f}),"
                  " so this compares how fast the designs learn the answer format, not how fast they learn to see.")
     return [line]
+
+
+def _design_questions(results: dict[str, Any]) -> list[str]:
+    """The two claims the comparison was built to test, answered yes or no with the numbers behind the answer."""
+    comp = results.get("comparison") or {}
+    arms = results["arms"]
+    design = {arms[k].get("design"): k for k in (comp.get("a"), comp.get("b")) if k}
+    if set(design) != {"llava", "minigpt4"}:
+        return []
+    return [*_trains_faster(results, design["llava"], design["minigpt4"]),
+            *_spatial(results, design["llava"], design["minigpt4"])]
+
+
+def _trains_faster(results: dict[str, Any], mlp: str, qformer: str) -> list[str]:
+    found = results["comparison"].get("compute")
+    if not found:
+        return []
+    arms, target = results["arms"], found["target"]
+    fm, fq = found["reached"][mlp]["flops"], found["reached"][qformer]["flops"]
+    numbers = (f"to reach {target:.1f}, {arms[mlp]['label']} needed {fm / 1e15:.3f} PFLOP, "
+               f"{arms[qformer]['label']} {fq / 1e15:.3f}")
+    blind = results["data"].get("curve_blind") or {}
+    if blind and target <= sum(blind.values()) / len(blind):
+        return [f"Does the simpler MLP train faster? Not measured: {numbers}, but that score is not above the "
+                "blind baseline of the curves' subset."]
+    answer = "Yes" if fm < fq else "No"
+    return [f"Does the simpler MLP train faster? {answer}: {numbers} ({max(fm, fq) / max(min(fm, fq), 1.0):.1f}x "
+            f"{'less' if fm < fq else 'more'} compute for the MLP)."]
+
+
+def _spatial(results: dict[str, Any], mlp: str, qformer: str) -> list[str]:
+    test = (results["comparison"].get("skills") or {}).get("spatial")
+    if test is None:
+        return []
+    arms = results["arms"]
+    diff = test["diff"] if results["comparison"]["a"] == mlp else -test["diff"]
+    low, high = (test["low"], test["high"]) if results["comparison"]["a"] == mlp else (-test["high"], -test["low"])
+    scores = {k: arms[k]["skills"]["spatial"]["score"] for k in (mlp, qformer)}
+    numbers = (f"spatial {arms[qformer]['label']} {scores[qformer]:.1f} vs {arms[mlp]['label']} {scores[mlp]:.1f} "
+               f"({diff:+.1f} for {arms[mlp]['label']}, 95% CI [{low:+.1f}, {high:+.1f}]"
+               f"{', significant' if test['significant'] else ', not significant'})")
+    blind = (results["data"].get("blind_skills") or {}).get("spatial")
+    if blind is not None and min(scores.values()) <= blind["score"]:
+        return [f"Does the Q-Former still compete on spatial reasoning? Not measured: {numbers}, and a design is not "
+                f"above the blind baseline's {blind['score']:.1f} there."]
+    behind = diff > 0 and test["significant"]
+    return [f"Does the Q-Former still compete on spatial reasoning? {'No' if behind else 'Yes'}: {numbers}."]
 
 
 def _baseline_sentences(results: dict) -> list[str]:
@@ -221,7 +297,7 @@ def _reliance_sentences(arms: dict) -> list[str]:
     parts = [f"{label} {gap:.3f}" for label, gap in gaps.items()]
     weak = [label for label, gap in gaps.items() if gap < LOOKS_AT_IMAGE_NATS]
     whose = "its" if len(weak) == 1 else "their"
-    tail = (f" Below {LOOKS_AT_IMAGE_NATS} for {', '.join(weak)}: {whose} scores mostly reflect language priors, "
+    tail = (f" Below {LOOKS_AT_IMAGE_NATS:.3f} for {', '.join(weak)}: {whose} scores mostly reflect language priors, "
             "not vision." if weak else " Every arm's answers depend on the image.")
     return [f"Image use (answer loss with another image minus with the right one, nats per token, mean over "
             f"benchmarks): {'; '.join(parts)}.{tail}"]

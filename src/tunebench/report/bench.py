@@ -8,6 +8,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from tunebench.bench.config import profile
+from tunebench.bench.verdict import blind_limited
 from tunebench.core.io import atomic_write_text
 from tunebench.evaluation.tasks import task_label
 from tunebench.report.figures import accuracy_vs_cost, learning_curves, training_curves
@@ -25,6 +26,8 @@ WORLD_FIELDS = ("train_scenes", "test_scenes", "max_objects", "questions_per_ima
                 "instructions", "eval_per_task")
 
 
+BLIND_NOTE = ("A design's 95% interval reaches the blind baseline on this benchmark: the difference there is between "
+              "language priors, not connectors, and the verdict does not count it as a win.")
 SEEDS_NOTE = ("Seeds vary initialisation, data order and dropout; the data and questions stay the same. Headlines, "
               "breakdowns, per-skill scores and image-use gaps are means over the seeds; the learning curves are the "
               "first seed's.")
@@ -66,6 +69,7 @@ def _view(results: dict, out: Path, c: Cells) -> dict:
         "thumbs": {s["image"]: image_uri(s["image"]) for s in results["samples"]},
         "ceiling_note": _ceiling_note(results, c) if results.get("ceiling") else "",
         "data_changes": data_changes(results), "seeds_note": SEEDS_NOTE,
+        "blind_limited": blind_limited(results), "blind_note": BLIND_NOTE,
     }
 
 
@@ -88,6 +92,7 @@ def markdown(results: dict, c: Cells) -> str:
     arms, tasks = results["arms"], results["tasks"]
     comp = results.get("comparison") or {}
     blind = results["data"].get("blind_baseline", {})
+    limited = blind_limited(results)
     lines = [f"# tunebench: LLaVA-1.5 vs MiniGPT-4 ({results['profile']} profile)", "", "## Verdict", ""]
     lines += [f"- {s}" for s in results["verdict"]["sentences"]]
     ceiling = results.get("ceiling") or {"tasks": {}}
@@ -108,9 +113,12 @@ def markdown(results: dict, c: Cells) -> str:
             cells.append(f"{c.text(k + '.mean')} [{c.text(k + '.low')}, {c.text(k + '.high')}]")
         if comp:
             k = f"comparison.tasks.{t}"
-            cells += [f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]",
+            mark = " †" if t in limited else ""
+            cells += [f"{c.text(k + '.diff')} [{c.text(k + '.low')}, {c.text(k + '.high')}]{mark}",
                       c.text(k + ".p_value", 3)]
         lines.append(_row(cells))
+    if comp and limited:
+        lines += ["", f"† {BLIND_NOTE}"]
     if ceiling["tasks"]:
         lines += ["", CEILING_NOTE.format(steps=c.text("ceiling.steps"), arm=arms[ceiling["arm"]]["label"])]
     lines += _seed_markdown(results, c)

@@ -1,12 +1,11 @@
 """Arms side by side: one process per (arm, seed), each on its share of the CPU cores.
 
-A 135M-parameter model trained with batch 8 does not keep two cores busy from one process: measured on
-2 cores (LLaVA stage 1), two single-thread processes make 2 x 3.2 = 6.4 samples/s together, one two-thread
-process 4.8. So on a CPU the benchmark runs its arms as separate processes. Each writes its own log
-(`logs/<job>.log`), relayed here line by line with the job's name in front. A MiniGPT-4 arm waits for its
-Q-Former pretraining, which runs as a job of its own and is shared by every arm that uses it. A trained arm
-is scored by one job per share of the benchmarks, so that the last arm to finish training is evaluated on
-every core instead of one.
+A 135M-parameter model trained with batch 8 does not keep two cores busy from one process, so on a CPU the benchmark
+runs its arms as separate processes (the measurement: docs/decisions.md, "Arms side by side"). Each writes its own
+log (`logs/<job>.log`), relayed here line by line with the job's name in front. A MiniGPT-4 arm waits for its
+Q-Former pretraining, which runs as a job of its own and is shared by every arm that uses it. A trained arm is
+scored by one job per share of the benchmarks, so that the last arm to finish training is evaluated on every core
+instead of one.
 An arm's numbers depend on its thread count (floating-point sums are split differently), so the plan is
 recorded in results.json; the same command on the same machine gives the same plan and the same numbers.
 """

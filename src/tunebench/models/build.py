@@ -34,9 +34,6 @@ def build_vlm(cfg: VLMConfig, tower: nn.Module | None = None, loaded_llm=None,
     return model
 
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
 def lora_target_modules(llm: nn.Module) -> list[str]:
     """Every nn.Linear of the LLM except the LM head (LLaVA-1.5's LoRA recipe)."""
     names = {name.split(".")[-1] for name, mod in llm.named_modules() if isinstance(mod, nn.Linear)}

@@ -124,13 +124,3 @@ class Generator:
              batch_size: int | None = None) -> list[str]:
         """`choose` for conversations: the option each answer most likely starts with."""
         return self.choose([self.encode(turns) for turns in conversations], options, batch_size)[0]
-
-    def probe_latency(self, conversations: Sequence[Sequence[Turn]], max_new_tokens: int,
-                      prefix: str = "") -> list[float]:
-        """Single-request latency (batch of one, prompt encoding included), in milliseconds."""
-        latencies = []
-        for turns in conversations:
-            start = time.perf_counter()
-            self.generate([self.encode(turns, prefix)], max_new_tokens, batch_size=1)
-            latencies.append(1000 * (time.perf_counter() - start))
-        return latencies

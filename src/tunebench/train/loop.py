@@ -72,7 +72,7 @@ class TrainResult:
         return {**asdict(self), "samples_per_s": self.samples_per_s, "tokens_per_s": self.tokens_per_s}
 
 
-LossFn = Callable[[nn.Module, dict], tuple[torch.Tensor, int]]
+LossFn = Callable[[nn.Module, dict], tuple[torch.Tensor, float]]  # (mean loss, what it is the mean over)
 # Called with the training state, the number of optimizer steps and the (unwrapped) model: once before the
 # first step and after every step. It runs outside the timed training and must not change the weights.
 StepHook = Callable[[TrainState, int, nn.Module], None]

@@ -1,4 +1,4 @@
-"""The published two-stage recipes as named presets (REFERENCE.md), every field overridable.
+"""The published two-stage recipes as named presets, every field overridable.
 
 Global batch sizes are scaled down from the papers' (256/128 for LLaVA-1.5, 256/12 for MiniGPT-4) to
 what a 2-core CPU trains in minutes; learning rates, schedules, weight decay and which parts train are

@@ -11,7 +11,6 @@ answer ("Yes"/"No"), category (the subtask). Records of both layouts get the sam
 from __future__ import annotations
 
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,7 +144,3 @@ def load_mme_parquet(path: str | Path, image_folder: str | Path) -> list[Record]
         records += _records(subtask_of[key], Path(key).name, str(image_folder / key), pairs)
     return records
 
-
-def pairs_per_image(records: list[Record]) -> Counter[str]:
-    """How many questions each image has (MME's acc+ needs exactly two)."""
-    return Counter(r.meta["image"] for r in records)

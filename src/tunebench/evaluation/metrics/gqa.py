@@ -13,8 +13,6 @@ from typing import Any
 from tunebench.evaluation.metrics._common import breakdown, headline, meta_of, percent_mean, require_rows
 
 NAME = "gqa"
-STRUCTURAL_TYPES = ("verify", "query", "choose", "logical", "compare")
-SEMANTIC_TYPES = ("attr", "cat", "global", "obj", "rel")
 
 
 def parse(raw_output: str) -> str:

@@ -130,3 +130,30 @@ def test_qformer_text_path_reproduces_minilm_exactly():
     real = enc["attention_mask"].bool()
     torch.testing.assert_close(tokens[real], reference[real], atol=1e-4, rtol=0)
     assert reference.abs().max() > 1.0  # a real encoder, not all zeros
+
+
+def test_the_connector_says_what_the_cache_export_and_pretraining_need(parts, tmp_path):
+    from safetensors.torch import save_model
+
+    from tunebench.core.io import atomic_write_json
+    from tunebench.models.qformer import CONFIG_FILE, WEIGHTS_FILE
+
+    llava, minigpt4 = tiny_vlm(parts, "llava"), tiny_vlm(parts, "minigpt4")
+    assert llava.connector.frozen_cache_key() is None and llava.connector.exports_to_hf_llava
+    assert not minigpt4.connector.exports_to_hf_llava
+    key = minigpt4.connector.frozen_cache_key()
+    assert key.startswith("qformer-eval:")
+    with torch.no_grad():
+        next(minigpt4.connector.qformer.parameters()).add_(1.0)
+    assert minigpt4.connector.frozen_cache_key() != key  # other frozen weights, other cache entries
+    assert tiny_vlm(parts, "minigpt4", train_qformer=True).connector.frozen_cache_key() is None
+
+    torch.manual_seed(5)
+    pretrained = QFormer(minigpt4.connector.qformer.cfg, VISION_DIM)
+    save_model(pretrained, str(tmp_path / WEIGHTS_FILE))
+    atomic_write_json(tmp_path / CONFIG_FILE, {"qformer": {**vars(pretrained.cfg)}})
+    minigpt4.connector.load_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(pretrained.state_dict().values(),
+                                                 minigpt4.connector.qformer.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="no separately pretrained part"):
+        llava.connector.load_pretrained(tmp_path)

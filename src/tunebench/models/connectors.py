@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tunebench.models.qformer import QFormer
+from tunebench.models.qformer import QFormer, load_qformer_weights
 
 
 def pixel_shuffle(features: torch.Tensor, factor: int) -> torch.Tensor:
@@ -34,12 +36,24 @@ def shuffled_tokens(n: int, factor: int) -> int:
     return math.ceil(math.isqrt(n) / factor) ** 2 if factor > 1 else n
 
 
+def module_hash(module: nn.Module) -> str:
+    """Content hash of a module's parameters and buffers (names, shapes and values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class Connector(nn.Module, abc.ABC):
-    """What the model asks of either design's connector.
+    """What the model, the trainer, the feature cache and export ask of either design's connector.
 
     The image path is `trainable_part(frozen_part(tower features))`. `frozen_part` is what a feature cache may
-    hold per image; when it is the identity (`frozen_is_identity`) the cache holds the tower's features.
+    hold per image, under `frozen_cache_key()`; when it is the identity (key None) the cache holds the tower's
+    features.
     """
+
+    exports_to_hf_llava: bool = False  # transformers' LlavaForConditionalGeneration has an equivalent of it
 
     @abc.abstractmethod
     def output_tokens(self, input_tokens: int) -> int:
@@ -55,9 +69,13 @@ class Connector(nn.Module, abc.ABC):
     def trainable_parameters(self) -> list[nn.Parameter]:
         """What a stage that trains "connector" updates."""
 
-    @property
     @abc.abstractmethod
-    def frozen_is_identity(self) -> bool: ...
+    def frozen_cache_key(self) -> str | None:
+        """What identifies the frozen part's weights for the feature cache; None when it is the identity."""
+
+    def load_pretrained(self, run: Path) -> None:
+        """Load the weights of a separately pretrained part (MiniGPT-4's Q-Former); others have none."""
+        raise ValueError(f"{type(self).__name__} has no separately pretrained part to load from {run}")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.trainable_part(self.frozen_part(features))
@@ -80,10 +98,13 @@ class MlpProjector(Connector):
     def output_tokens(self, input_tokens: int) -> int:
         return shuffled_tokens(input_tokens, self.shuffle)
 
-    frozen_is_identity = True
+    exports_to_hf_llava = True
 
     def frozen_part(self, features: torch.Tensor) -> torch.Tensor:
         return features
+
+    def frozen_cache_key(self) -> str | None:
+        return None
 
     def trainable_part(self, feat: torch.Tensor) -> torch.Tensor:
         return self.linear_2(self.act(self.linear_1(pixel_shuffle(feat, self.shuffle))))
@@ -113,9 +134,13 @@ class QFormerConnector(Connector):
     def trainable_part(self, feat: torch.Tensor) -> torch.Tensor:
         return self.proj(self.qformer(feat) if self.train_qformer else feat)
 
-    @property
-    def frozen_is_identity(self) -> bool:
-        return self.train_qformer
+    def frozen_cache_key(self) -> str | None:
+        # "eval": entries written before the frozen Q-Former ran without dropout are never read.
+        return None if self.train_qformer else f"qformer-eval:{module_hash(self.qformer)}"
+
+    def load_pretrained(self, run: Path) -> None:
+        """The Q-Former of a BLIP-2 stage-1 run (`tunebench pretrain-qformer`)."""
+        load_qformer_weights(self.qformer, run)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [*self.proj.parameters(), *(self.qformer.parameters() if self.train_qformer else ())]

@@ -29,7 +29,7 @@ SIDECAR = "tunebench_export.json"  # what the llava-hf config cannot hold: templ
 
 def _exportable(model: VisionLanguageModel) -> HFVisionTower:
     """The tower, after refusing any model whose parts have no llava-hf equivalent."""
-    if model.cfg.arch != "llava" or not isinstance(model.connector, MlpProjector):
+    if not model.connector.exports_to_hf_llava:
         raise UserError(f"only LLaVA models export to hf-llava; this run is '{model.cfg.arch}' "
                         "(the MiniGPT-4 Q-Former has no llava-hf equivalent)")
     if model.connector.shuffle != 1:

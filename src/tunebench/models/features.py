@@ -78,23 +78,14 @@ def tower_features(tower: torch.nn.Module, paths: Sequence[str], device: torch.d
     return _cached(key, compute)
 
 
-def module_hash(module: torch.nn.Module) -> str:
-    """Content hash of a module's parameters and buffers (names, shapes and values)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def frozen_features_for(model, paths: Sequence[str]) -> torch.Tensor:
     """The frozen part of `model`'s image path per image: tower features, or a frozen Q-Former's outputs."""
     features = tower_features(model.tower, paths, model.device)
     connector = model.connector
-    if connector.frozen_is_identity:  # LLaVA's projector, or a trainable Q-Former: the tower's features
+    frozen = connector.frozen_cache_key()
+    if frozen is None:  # LLaVA's projector, or a trainable Q-Former: the tower's features
         return features
-    # "eval": entries written before the frozen Q-Former ran without dropout are never read.
-    key = f"qformer-eval:{module_hash(connector.qformer)}:{images_hash(paths)}:{model.tower.weights_hash}"
+    key = f"{frozen}:{images_hash(paths)}:{model.tower.weights_hash}"
 
     def compute() -> torch.Tensor:
         return _run_chunks(connector.frozen_part, lambda a, b: features[a:b].to(model.device), len(paths),

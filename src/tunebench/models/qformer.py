@@ -8,17 +8,22 @@ BERT — here the bundled all-MiniLM-L6-v2 (384 wide, 6 layers) — and cross-at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
+from safetensors.torch import load_file, load_model
 from torch import nn
 from transformers import AutoTokenizer, Blip2QFormerConfig, Blip2QFormerModel, PreTrainedTokenizerBase
 from transformers.models.blip_2.modeling_blip_2 import Blip2TextEmbeddings
 
 from tunebench.core.config import STRICT
+from tunebench.core.errors import UserError
+from tunebench.core.io import read_json
+
+WEIGHTS_FILE = "qformer.safetensors"  # a pretrained Q-Former run: its weights and its config
+CONFIG_FILE = "qformer_config.json"
 
 
 @dataclass
@@ -133,3 +138,13 @@ class QFormer(nn.Module):
         img = F.normalize(self.vision_proj(self(image_features)), dim=-1)  # (B, Q, E)
         txt = F.normalize(self.text_proj(self.encode_text(input_ids, attention_mask)), dim=-1)  # (T, E)
         return torch.einsum("bqe,te->bqt", img, txt).amax(dim=1)
+
+
+def load_qformer_weights(qformer: QFormer, run: Path) -> None:
+    """Copy a pretrained Q-Former's weights into `qformer` (their configs must agree)."""
+    meta = read_json(Path(run) / CONFIG_FILE)
+    expected = {k: v for k, v in meta["qformer"].items() if k != "init_from"}
+    actual = {k: v for k, v in asdict(qformer.cfg).items() if k != "init_from"}
+    if expected != actual:
+        raise UserError("the pretrained Q-Former's config differs from the model's", where=str(run))
+    load_model(qformer, str(Path(run) / WEIGHTS_FILE))

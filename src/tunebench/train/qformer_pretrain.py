@@ -13,18 +13,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from tunebench.core.config import STRICT
-from tunebench.core.io import atomic_path, atomic_write_json, read_json
+from tunebench.core.io import atomic_path, atomic_write_json
 from tunebench.core.seed import seed_everything
 from tunebench.data.records import Record
 from tunebench.models.features import tower_features
-from tunebench.models.qformer import QFormer, QFormerConfig, text_tokenizer
+from tunebench.models.qformer import CONFIG_FILE, WEIGHTS_FILE, QFormer, QFormerConfig, text_tokenizer
 from tunebench.train.checkpointing import remove_checkpoints
 from tunebench.train.loop import OptimConfig, TrainResult, train
-
-WEIGHTS = "qformer.safetensors"
 
 
 @dataclass
@@ -161,22 +159,10 @@ def pretraining_flops(qformer: QFormer, pairs: list[tuple[str, str]], tokenizer,
 
 def save_qformer(qformer: QFormer, cfg: PretrainConfig, out: Path, summary: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / WEIGHTS) as tmp:
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_model(qformer, str(tmp))
-    atomic_write_json(out / "qformer_config.json", {"qformer": asdict(cfg.qformer), "summary": summary})
-
-
-def load_qformer_weights(qformer: QFormer, run: Path) -> None:
-    """Copy a pretrained Q-Former's weights into `qformer` (their configs must agree)."""
-    meta = read_json(Path(run) / "qformer_config.json")
-    expected = {k: v for k, v in meta["qformer"].items() if k != "init_from"}
-    actual = {k: v for k, v in asdict(qformer.cfg).items() if k != "init_from"}
-    if expected != actual:
-        from tunebench.core.errors import UserError
-
-        raise UserError("the pretrained Q-Former's config differs from the model's", where=str(run))
-    load_model(qformer, str(Path(run) / WEIGHTS))
+    atomic_write_json(out / CONFIG_FILE, {"qformer": asdict(cfg.qformer), "summary": summary})
 
 
 def is_pretrained(run: Path) -> bool:
-    return (Path(run) / "qformer_config.json").is_file() and (Path(run) / WEIGHTS).is_file()
+    return (Path(run) / CONFIG_FILE).is_file() and (Path(run) / WEIGHTS_FILE).is_file()

@@ -39,10 +39,8 @@ def prepare_model(recipe: Recipe, stage: StageConfig, tower, init: Path | None, 
         model = load_run(init, tower=tower, loaded_llm=llm)
     else:
         model = build_vlm(recipe.model, tower=tower, loaded_llm=llm, seed=seed)
-        if recipe.model.arch == "minigpt4" and qformer_run is not None:
-            from tunebench.train.qformer_pretrain import load_qformer_weights
-
-            load_qformer_weights(model.connector.qformer, qformer_run)
+        if qformer_run is not None:
+            model.connector.load_pretrained(qformer_run)
     apply_template(model.tokenizer, stage.template)
     model.cfg.template = stage.template
     return model

@@ -12,7 +12,16 @@ import pytest
 import torch
 
 from tunebench.bench.config import profile
-from tunebench.bench.parallel import Job, LogRelay, eval_jobs, job_result, merge_evaluations, plan_jobs, worker_plan
+from tunebench.bench.parallel import (
+    Job,
+    LogRelay,
+    eval_jobs,
+    job_result,
+    merge_evaluations,
+    plan_jobs,
+    submit_job,
+    worker_plan,
+)
 from tunebench.core.errors import UserError
 
 
@@ -99,6 +108,9 @@ def test_a_worker_killed_by_the_os_stops_the_bench_with_one_line_naming_the_job(
         future = pool.submit(_killed_by_the_os)
         with pytest.raises(UserError, match=r"llava-s1 was killed by the operating system.*rerun the same command"):
             job_result(future, "llava-s1", tmp_path / "llava-s1.log")
+        # The next job submitted to the broken pool (the bench's next evaluation) gets the same line, no traceback.
+        with pytest.raises(UserError, match=r"a worker process was killed by the operating system"):
+            submit_job(pool, tmp_path / "logs" / "llava-s0-eval.log", divmod, 1, 1)
     # A job's own error stays as it is.
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool, pytest.raises(ZeroDivisionError):
         job_result(pool.submit(divmod, 1, 0), "llava-s0", tmp_path / "llava-s0.log")

@@ -96,14 +96,26 @@ def plan_jobs(cfg: BenchConfig, out: Path) -> tuple[list[Job], dict[Path, list[J
     return sorted(ready, key=lambda job: job.kind != "qformer"), waiting
 
 
+def _killed(what: str, log: Path) -> UserError:
+    return UserError(f"{what} was killed by the operating system, most often for lack of memory (each training "
+                     "process needs several GB); lower `workers` or free memory, then rerun the same command to "
+                     f"resume from the last checkpoint (logs: {log})")
+
+
 def job_result(future: Future, name: str, log: Path) -> Any:
     """A finished job's result; a failed job stops the benchmark with its error, a killed worker with one line."""
     try:
         return future.result()
     except BrokenProcessPool:
-        raise UserError(f"the process running {name} was killed by the operating system, most often for lack of "
-                        "memory (each training process needs several GB); lower `workers` or free memory, then rerun "
-                        f"the same command to resume from the last checkpoint (its log: {log})") from None
+        raise _killed(f"the process running {name}", log) from None
+
+
+def submit_job(pool: ProcessPoolExecutor, log: Path, fn: Callable, *args: Any) -> Future:
+    """`pool.submit`; a pool that a killed worker broke (noticed only now) stops the benchmark with one line."""
+    try:
+        return pool.submit(fn, *args)
+    except BrokenProcessPool:
+        raise _killed("a worker process", log.parent) from None
 
 
 def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, list[Record]], out: Path,
@@ -121,7 +133,7 @@ def run_jobs_in_parallel(cfg: BenchConfig, train: TrainData, evals: dict[str, li
         def submit(job: Job) -> tuple[Future, Job]:
             log = job.log(logs)
             relay.follow(job.name, log)
-            return pool.submit(_run_job, cfg, job, train, evals, out, threads, log), job
+            return submit_job(pool, log, _run_job, cfg, job, train, evals, out, threads, log), job
 
         running = dict(submit(job) for job in ready)
         try:
